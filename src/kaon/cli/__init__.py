@@ -1,0 +1,1 @@
+"""The `kaon` command line: thin Typer commands that parse, call the library and print."""

@@ -1,0 +1,27 @@
+"""The `kaon` entry point: one Typer app, each command group in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from kaon.cli import policies, run, traces
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="kaon: a learning scheduler for AI workloads on shared, heterogeneous GPU clusters.",
+)
+
+
+@app.callback()
+def _root() -> None:
+    """kaon: a learning scheduler for AI workloads on shared, heterogeneous GPU clusters."""
+
+
+policies.register(app)
+run.register(app)
+traces.register(app)
+
+
+def main() -> None:
+    app()

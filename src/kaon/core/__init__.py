@@ -1,0 +1,1 @@
+"""Values shared by every world kaon decides in: jobs, clusters, throughputs, placements."""

@@ -1,0 +1,1 @@
+"""Scheduling policies: who runs, where, and who is preempted. One small module per policy."""

@@ -1,0 +1,23 @@
+"""Shared fixtures: bundled sample data and tiny clusters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
+
+DATA = Path(__file__).resolve().parent.parent / "src" / "kaon" / "data"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def tiny_cluster(nodes: int = 2, gpus: int = 4, types: tuple[str, ...] = ("v100",)) -> ClusterSpec:
+    """`nodes` nodes of `gpus` GPUs for each type in `types` (speeds: 1.0, 0.5, 0.25, ...)."""
+    gpu_types = tuple(GpuType(t, 1.0 / (2**i)) for i, t in enumerate(types))
+    specs = tuple(NodeSpec(f"{t}-{i}", t, gpus) for t in types for i in range(nodes))
+    return ClusterSpec("tiny", gpu_types, specs, types[0], spread_slowdown=1.0)
