@@ -85,9 +85,11 @@ class Policy(ABC):
 
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
         """GPU types to try for `job`, best first. Default: fastest for this job first, then the
-        one with most free GPUs; a heterogeneity-agnostic policy overrides it."""
+        one with most free GPUs; types the job may not use (speed 0) are left out. A
+        heterogeneity-agnostic policy overrides it."""
         speeds = job.speeds
-        return np.lexsort((-capacity.free_per_type, -speeds)).tolist()
+        order = np.lexsort((-capacity.free_per_type, -speeds))
+        return order[speeds[order] > 0].tolist()
 
     def place(self, job: JobState, capacity: FreeCapacity) -> Placement | None:
         return capacity.place(job.num_gpus, self.type_order(job, capacity), self.placement)

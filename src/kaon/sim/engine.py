@@ -152,7 +152,8 @@ class Simulator:
             self._record()
         if progress:
             progress(self._finished, total)
-        end = min(self.now, horizon) if self.config.horizon_s is not None else self.now
+        unfinished = len(self.pending) + len(self.running) + (total - ai)
+        end = horizon if unfinished and self.config.horizon_s is not None else self.now
         return SimResult(
             policy=self.policy.name,
             jobs=tuple(self.jobs),
