@@ -44,9 +44,13 @@ class CapacityError(RuntimeError):
 
 
 class FreeCapacity:
-    """Free GPUs per node and per type. Policies work on a `copy()` while deciding."""
+    """Free GPUs per node and per type. Policies work on a `copy()` while deciding.
 
-    __slots__ = ("cluster", "free", "free_per_type")
+    A placement touches a handful of nodes, so allocate/release update them one by one (numpy
+    call overhead would dominate); searches over nodes are vectorised in `place_on_type`.
+    """
+
+    __slots__ = ("cluster", "free", "free_per_type", "total_free")
 
     def __init__(self, cluster: ClusterSpec, free: np.ndarray | None = None) -> None:
         self.cluster = cluster
@@ -54,32 +58,35 @@ class FreeCapacity:
         self.free_per_type = np.bincount(
             cluster.node_type, weights=self.free, minlength=len(cluster.gpu_types)
         ).astype(np.int64)
+        self.total_free = int(self.free_per_type.sum())
 
     def copy(self) -> FreeCapacity:
         out = FreeCapacity.__new__(FreeCapacity)
         out.cluster = self.cluster
         out.free = self.free.copy()
         out.free_per_type = self.free_per_type.copy()
+        out.total_free = self.total_free
         return out
 
-    @property
-    def total_free(self) -> int:
-        return int(self.free_per_type.sum())
-
     def allocate(self, p: Placement) -> None:
-        idx = np.asarray(p.nodes)
-        amount = np.asarray(p.gpus)
-        if np.any(self.free[idx] < amount) or np.any(self.cluster.node_type[idx] != p.gpu_type):
-            raise CapacityError(f"placement {p} exceeds free capacity {self.free[idx].tolist()}")
-        self.free[idx] -= amount
+        free, node_type = self.free, self.cluster.node_type
+        for n, g in zip(p.nodes, p.gpus):
+            if free[n] < g or node_type[n] != p.gpu_type:
+                raise CapacityError(f"placement {p} exceeds free capacity of node {n} ({int(free[n])} free)")
+        for n, g in zip(p.nodes, p.gpus):
+            free[n] -= g
         self.free_per_type[p.gpu_type] -= p.num_gpus
+        self.total_free -= p.num_gpus
 
     def release(self, p: Placement) -> None:
-        idx = np.asarray(p.nodes)
-        self.free[idx] += np.asarray(p.gpus)
-        if np.any(self.free[idx] > self.cluster.node_gpus[idx]):
-            raise CapacityError(f"release of {p} frees more GPUs than the nodes have")
+        free, node_gpus = self.free, self.cluster.node_gpus
+        for n, g in zip(p.nodes, p.gpus):
+            if free[n] + g > node_gpus[n]:
+                raise CapacityError(f"release of {p} frees more GPUs than node {n} has")
+        for n, g in zip(p.nodes, p.gpus):
+            free[n] += g
         self.free_per_type[p.gpu_type] += p.num_gpus
+        self.total_free += p.num_gpus
 
     def can_fit(self, num_gpus: int, gpu_type: int) -> bool:
         return bool(self.free_per_type[gpu_type] >= num_gpus)

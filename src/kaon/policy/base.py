@@ -100,11 +100,12 @@ def start_in_order(
 ) -> Decision:
     """Start jobs from `order` while they fit. `strict` stops at the first job that does not fit
     (head-of-line blocking, as strict FIFO); otherwise later jobs may pass it."""
-    cap = view.capacity.copy()
     decision = Decision()
-    min_gpus = 1
+    if view.capacity.total_free == 0:
+        return decision
+    cap = view.capacity.copy()
     for job in order:
-        if cap.total_free < min_gpus:
+        if cap.total_free == 0:
             break
         p = policy.place(job, cap)
         if p is None:
