@@ -1,7 +1,9 @@
 """Trace formats by name, and `read_trace`, the one entry point every command uses.
 
-Adding a format is adding a reader module and one line in `READERS`. `detect_format` guesses a
-format from the file's name and header so `--format` is needed only when the guess is ambiguous.
+Adding a format is adding a reader module and one line in `READERS` (and `SUMMARIES`).
+`detect_format` guesses a format from the file's name and header so `--format` is needed only
+when the guess is ambiguous: Gavel's headerless `.trace` files by their suffix, the others by the
+header columns they require.
 """
 
 from __future__ import annotations
@@ -10,18 +12,50 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kaon.core.job import Trace
+from kaon.traces.alibaba import REQUIRED as ALIBABA_COLUMNS
+from kaon.traces.alibaba import read_alibaba
 from kaon.traces.base import open_text
+from kaon.traces.canonical import REQUIRED as CANONICAL_COLUMNS
+from kaon.traces.canonical import read_canonical
+from kaon.traces.gavel import SUFFIX as GAVEL_SUFFIX
+from kaon.traces.gavel import read_gavel
 from kaon.traces.philly import REQUIRED as PHILLY_COLUMNS
 from kaon.traces.philly import read_philly
+from kaon.traces.slurm import REQUIRED as SLURM_COLUMNS
+from kaon.traces.slurm import read_slurm
+from kaon.traces.tiresias import REQUIRED as TIRESIAS_COLUMNS
+from kaon.traces.tiresias import read_tiresias
 
 Reader = Callable[..., Trace]
 
 READERS: dict[str, Reader] = {
+    "canonical": read_canonical,
     "philly": read_philly,
+    "gavel": read_gavel,
+    "tiresias": read_tiresias,
+    "alibaba": read_alibaba,
+    "slurm": read_slurm,
 }
 
 HEADER_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "canonical": CANONICAL_COLUMNS,
     "philly": PHILLY_COLUMNS,
+    "tiresias": TIRESIAS_COLUMNS,
+    "alibaba": ALIBABA_COLUMNS,
+    "slurm": SLURM_COLUMNS,
+}
+
+SUFFIXES: dict[str, str] = {
+    "gavel": GAVEL_SUFFIX,
+}
+
+SUMMARIES: dict[str, str] = {
+    "canonical": "kaon's own CSV: every job field, seconds or ISO dates",
+    "philly": "Microsoft Philly 2017 (ATC'19); no job types",
+    "gavel": "Gavel .trace (OSDI'20); job types, length in steps",
+    "tiresias": "Tiresias simulator CSV (NSDI'19); model as job type",
+    "alibaba": "Alibaba PAI 2023 pod list (ATC'23); CPU-only pods skipped",
+    "slurm": "Slurm `sacct --parsable2` export; finished GPU jobs",
 }
 
 
@@ -30,7 +64,12 @@ class UnknownFormatError(ValueError):
 
 
 def detect_format(path: str | Path) -> str:
-    """The format whose required header columns all appear in the file's first line."""
+    """The format whose file suffix matches, else whose required header columns all appear in the
+    file's first line."""
+    suffixes = [s for s in Path(path).suffixes if s != ".gz"]
+    by_suffix = [name for name, suffix in SUFFIXES.items() if suffixes and suffixes[-1] == suffix]
+    if len(by_suffix) == 1:
+        return by_suffix[0]
     with open_text(path) as f:
         first = f.readline()
     columns = {c.strip() for c in first.replace("|", ",").replace("\t", ",").split(",")}
