@@ -1,0 +1,48 @@
+"""Opening the database: the default SQLite location, WAL mode, and the URL rules.
+
+SQLite is the default because a single-host service needs no database server; WAL mode lets the
+API read while the scheduling loop writes. PostgreSQL works through the same URL
+(`postgresql+psycopg://...`, with the `postgres` extra installed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+APP_NAME = "kaon"
+
+
+def data_dir() -> Path:
+    """Where kaon keeps its database and job logs by default (the user's data directory)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_url() -> str:
+    return f"sqlite:///{data_dir() / 'kaon.db'}"
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """An engine for `url` (default: SQLite in the user's data dir), with SQLite set to WAL mode,
+    foreign keys on and a generous busy timeout so concurrent writers wait instead of failing."""
+    url = url or default_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine

@@ -1,0 +1,65 @@
+"""Versioned schema migrations: an ordered list of steps and a table recording which ran.
+
+A database is never dropped and recreated: `migrate` applies, in order and each in its own
+transaction, only the steps whose version is above the highest one recorded in `kaon_schema`.
+A new schema change is a new step appended to `STEPS`; old steps are never edited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from kaon.store.models import JobEventRow, JobRow, NodeRow, SchemaVersion
+
+
+class MigrationError(RuntimeError):
+    """The database is newer than this kaon, or a step failed; the message names the version."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _initial(conn: Connection) -> None:
+    for table in (JobRow.__table__, JobEventRow.__table__, NodeRow.__table__):
+        table.create(conn)
+
+
+STEPS: tuple[Step, ...] = (Step(1, "jobs, job events and nodes", _initial),)
+
+
+def current_version(engine: Engine) -> int:
+    if not inspect(engine).has_table(SchemaVersion.__tablename__):
+        return 0
+    with engine.connect() as conn:
+        versions = conn.execute(select(SchemaVersion.version)).scalars().all()
+    return max(versions, default=0)
+
+
+def migrate(engine: Engine, steps: tuple[Step, ...] = STEPS) -> int:
+    """Bring the schema up to the last step; returns the version reached."""
+    SchemaVersion.__table__.create(engine, checkfirst=True)
+    have = current_version(engine)
+    latest = steps[-1].version if steps else 0
+    if have > latest:
+        raise MigrationError(f"database schema is version {have}, newer than this kaon knows ({latest})")
+    for step in steps:
+        if step.version <= have:
+            continue
+        try:
+            with engine.begin() as conn:
+                step.apply(conn)
+                conn.execute(
+                    SchemaVersion.__table__.insert().values(version=step.version, name=step.name, applied_at=time.time())
+                )
+        except Exception as e:
+            raise MigrationError(f"migration {step.version} ({step.name}) failed: {e}") from e
+        have = step.version
+    return have

@@ -1,0 +1,79 @@
+"""SQLAlchemy 2 typed table models. The schema they declare is created by `migrations`, never by
+`create_all` at start-up, so an existing database is upgraded in place instead of recreated."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    """One row per applied migration step: the database's schema history."""
+
+    __tablename__ = "kaon_schema"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    applied_at: Mapped[float] = mapped_column(Float)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    user: Mapped[str | None] = mapped_column(String(100), index=True)
+    command: Mapped[list] = mapped_column(JSON)
+    env: Mapped[dict] = mapped_column(JSON)
+    gpus: Mapped[int] = mapped_column(Integer)
+    gpu_types: Mapped[list | None] = mapped_column(JSON)
+    cpus: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    time_limit_s: Mapped[float] = mapped_column(Float)
+    priority: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    job_type: Mapped[str | None] = mapped_column(String(100))
+    retries: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    submit_time: Mapped[float] = mapped_column(Float)
+    start_time: Mapped[float | None] = mapped_column(Float)
+    end_time: Mapped[float | None] = mapped_column(Float)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    signal: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    grant: Mapped[dict | None] = mapped_column(JSON)
+    attempt: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    stop_request: Mapped[str | None] = mapped_column(String(20))
+    run_time_s: Mapped[float] = mapped_column(Float)
+    preemptions: Mapped[int] = mapped_column(Integer)
+    max_rss_mb: Mapped[float | None] = mapped_column(Float)
+    cpu_time_s: Mapped[float | None] = mapped_column(Float)
+    log_path: Mapped[str | None] = mapped_column(Text)
+
+
+class JobEventRow(Base):
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class NodeRow(Base):
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    gpu_type: Mapped[str] = mapped_column(String(100))
+    gpus: Mapped[int] = mapped_column(Integer)
+    devices: Mapped[list] = mapped_column(JSON)
+    up: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,278 @@
+"""`JobStore`: every read and write the service makes, each in one short transaction.
+
+State changes go through `transition`, which updates the job and appends its `job_events` row in
+the same transaction, optionally only if the job is still in the state the caller expects: the
+event log is then a complete, ordered history, and a stale writer fails loudly instead of
+overwriting a newer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from kaon.store.db import open_engine
+from kaon.store.migrations import migrate
+from kaon.store.models import JobEventRow, JobRow, NodeRow
+from kaon.store.records import (
+    Grant,
+    JobEvent,
+    JobKind,
+    JobPhase,
+    JobRecord,
+    NewJob,
+    NodeRecord,
+    StopRequest,
+)
+
+
+class StaleStateError(RuntimeError):
+    """A transition expected the job in one state and found it in another."""
+
+
+class UnknownJobError(KeyError):
+    """No job has this id."""
+
+
+_UPDATABLE = frozenset(
+    {
+        "start_time",
+        "end_time",
+        "exit_code",
+        "signal",
+        "reason",
+        "grant",
+        "attempt",
+        "pid",
+        "stop_request",
+        "run_time_s",
+        "preemptions",
+        "max_rss_mb",
+        "cpu_time_s",
+    }
+)
+
+
+def _record(row: JobRow) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        name=row.name,
+        user=row.user,
+        command=tuple(row.command),
+        env=tuple(sorted((str(k), str(v)) for k, v in row.env.items())),
+        gpus=row.gpus,
+        gpu_types=tuple(row.gpu_types) if row.gpu_types is not None else None,
+        cpus=row.cpus,
+        memory_mb=row.memory_mb,
+        time_limit_s=row.time_limit_s,
+        priority=row.priority,
+        queue=row.queue,
+        kind=JobKind(row.kind),
+        job_type=row.job_type,
+        retries=row.retries,
+        state=JobPhase(row.state),
+        submit_time=row.submit_time,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        exit_code=row.exit_code,
+        signal=row.signal,
+        reason=row.reason,
+        grant=Grant.from_json(row.grant) if row.grant is not None else None,
+        attempt=row.attempt,
+        pid=row.pid,
+        stop_request=StopRequest(row.stop_request) if row.stop_request else None,
+        run_time_s=row.run_time_s,
+        preemptions=row.preemptions,
+        max_rss_mb=row.max_rss_mb,
+        cpu_time_s=row.cpu_time_s,
+        log_path=row.log_path,
+    )
+
+
+def _encode(key: str, value: object) -> object:
+    if isinstance(value, Grant):
+        return value.to_json()
+    if isinstance(value, StopRequest):
+        return value.value
+    return value
+
+
+class JobStore:
+    """The service's repository over one database (migrated to the latest schema on open)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None) -> JobStore:
+        engine = open_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def add_jobs(self, jobs: Sequence[NewJob], at: float, log_dir: Path) -> list[JobRecord]:
+        """Insert `jobs` as PENDING, all or none, each with its 'submitted' event and log path."""
+        with self._session.begin() as s:
+            rows = [
+                JobRow(
+                    name=j.name,
+                    user=j.user,
+                    command=list(j.command),
+                    env=dict(j.env),
+                    gpus=j.gpus,
+                    gpu_types=list(j.gpu_types) if j.gpu_types is not None else None,
+                    cpus=j.cpus,
+                    memory_mb=j.memory_mb,
+                    time_limit_s=j.time_limit_s,
+                    priority=j.priority,
+                    queue=j.queue,
+                    kind=j.kind.value,
+                    job_type=j.job_type,
+                    retries=j.retries,
+                    state=JobPhase.PENDING.value,
+                    submit_time=at,
+                    attempt=0,
+                    run_time_s=0.0,
+                    preemptions=0,
+                )
+                for j in jobs
+            ]
+            s.add_all(rows)
+            s.flush()
+            for row in rows:
+                row.log_path = str(log_dir / f"{row.id}.log")
+                s.add(JobEventRow(job_id=row.id, at=at, from_state=None, to_state=JobPhase.PENDING.value, detail="submitted"))
+            return [_record(r) for r in rows]
+
+    def get(self, job_id: int) -> JobRecord | None:
+        with self._session() as s:
+            row = s.get(JobRow, job_id)
+            return _record(row) if row is not None else None
+
+    def require(self, job_id: int) -> JobRecord:
+        job = self.get(job_id)
+        if job is None:
+            raise UnknownJobError(job_id)
+        return job
+
+    def list_jobs(
+        self,
+        states: Iterable[JobPhase] = (),
+        queue: str | None = None,
+        user: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> tuple[list[JobRecord], int]:
+        """One page of jobs matching the filters, and how many match in all."""
+        where = []
+        wanted = [p.value for p in states]
+        if wanted:
+            where.append(JobRow.state.in_(wanted))
+        if queue is not None:
+            where.append(JobRow.queue == queue)
+        if user is not None:
+            where.append(JobRow.user == user)
+        order = JobRow.id.desc() if newest_first else JobRow.id
+        with self._session() as s:
+            total = s.scalar(select(func.count()).select_from(JobRow).where(*where)) or 0
+            rows = s.scalars(select(JobRow).where(*where).order_by(order).limit(limit).offset(offset)).all()
+            return [_record(r) for r in rows], int(total)
+
+    def active(self) -> list[JobRecord]:
+        """PENDING and RUNNING jobs in submission order: what a restarted service must resume."""
+        jobs, _ = self.list_jobs((JobPhase.PENDING, JobPhase.RUNNING), limit=2**62)
+        return jobs
+
+    def transition(
+        self,
+        job_id: int,
+        to: JobPhase,
+        at: float,
+        detail: str | None = None,
+        *,
+        expect: JobPhase | None = None,
+        **fields: object,
+    ) -> JobRecord:
+        """Move a job to `to` (recording the event) and set `fields`, atomically."""
+        with self._session.begin() as s:
+            row = self._locked(s, job_id)
+            if expect is not None and row.state != expect.value:
+                raise StaleStateError(f"job {job_id} is {row.state}, expected {expect.value}")
+            src = row.state
+            self._apply(row, fields)
+            row.state = to.value
+            s.add(JobEventRow(job_id=job_id, at=at, from_state=src, to_state=to.value, detail=detail))
+            return _record(row)
+
+    def update(self, job_id: int, **fields: object) -> JobRecord:
+        """Set fields that are not a state change (the pid once known, a stop request)."""
+        with self._session.begin() as s:
+            row = self._locked(s, job_id)
+            self._apply(row, fields)
+            return _record(row)
+
+    def events(self, job_id: int | None = None) -> list[JobEvent]:
+        with self._session() as s:
+            q = select(JobEventRow).order_by(JobEventRow.id)
+            if job_id is not None:
+                q = q.where(JobEventRow.job_id == job_id)
+            return [
+                JobEvent(
+                    e.id, e.job_id, e.at, JobPhase(e.from_state) if e.from_state else None, JobPhase(e.to_state), e.detail
+                )
+                for e in s.scalars(q)
+            ]
+
+    def counts(self) -> list[tuple[str, JobPhase, int]]:
+        """(queue, state, number of jobs) for every pair that has jobs."""
+        with self._session() as s:
+            rows = s.execute(
+                select(JobRow.queue, JobRow.state, func.count()).group_by(JobRow.queue, JobRow.state)
+            ).all()
+            return sorted((q, JobPhase(st), int(n)) for q, st, n in rows)
+
+    @staticmethod
+    def _locked(s: Session, job_id: int) -> JobRow:
+        row = s.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).first()
+        if row is None:
+            raise UnknownJobError(job_id)
+        return row
+
+    @staticmethod
+    def _apply(row: JobRow, fields: dict[str, object]) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update job field(s) {sorted(unknown)}")
+        for key, value in fields.items():
+            setattr(row, key, _encode(key, value))
+
+    # --- nodes --------------------------------------------------------------------------------
+
+    def upsert_nodes(self, nodes: Sequence[NodeRecord]) -> None:
+        """Record the inventory this service runs on; nodes no longer present are marked down."""
+        names = {n.name for n in nodes}
+        with self._session.begin() as s:
+            for row in s.scalars(select(NodeRow)):
+                if row.name not in names:
+                    row.up = False
+            for n in nodes:
+                row = s.get(NodeRow, n.name) or NodeRow(name=n.name)
+                row.gpu_type, row.gpus, row.devices = n.gpu_type, n.gpus, list(n.devices)
+                row.up, row.updated_at = n.up, n.updated_at
+                s.add(row)
+
+    def nodes(self) -> list[NodeRecord]:
+        with self._session() as s:
+            return [
+                NodeRecord(r.name, r.gpu_type, r.gpus, tuple(r.devices), r.up, r.updated_at)
+                for r in s.scalars(select(NodeRow).order_by(NodeRow.name))
+            ]

@@ -1,0 +1,135 @@
+"""The job store: migrations, transitions with their event log, filters, nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from kaon.store.db import open_engine
+from kaon.store.migrations import STEPS, MigrationError, Step, current_version, migrate
+from kaon.store.records import Grant, GrantSlice, JobKind, JobPhase, NewJob, NodeRecord, StopRequest
+from kaon.store.repo import JobStore, StaleStateError, UnknownJobError
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    s = JobStore.open(f"sqlite:///{tmp_path / 'k.db'}")
+    yield s
+    s.close()
+
+
+def _job(**kw: object) -> NewJob:
+    base: dict[str, object] = {"command": ("sleep", "1"), "gpus": 1, "time_limit_s": 60.0}
+    base.update(kw)
+    return NewJob(**base)  # type: ignore[arg-type]
+
+
+def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_migrate_is_versioned_and_idempotent(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    assert current_version(engine) == 0
+    assert migrate(engine) == STEPS[-1].version
+    assert migrate(engine) == STEPS[-1].version
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM kaon_schema")).scalar() == len(STEPS)
+
+
+def test_migrate_applies_only_new_steps_and_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    store = JobStore.open(url)
+    store.add_jobs([_job()], at=1.0, log_dir=tmp_path)
+    ran: list[int] = []
+
+    def add_column(conn) -> None:  # noqa: ANN001
+        ran.append(2)
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN note TEXT"))
+
+    assert migrate(store.engine, STEPS + (Step(2, "note", add_column),)) == 2
+    assert migrate(store.engine, STEPS + (Step(2, "note", add_column),)) == 2
+    assert ran == [2]
+    assert store.get(1) is not None
+
+
+def test_database_newer_than_code_is_refused(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    migrate(engine, STEPS + (Step(99, "future", lambda conn: None),))
+    with pytest.raises(MigrationError, match="version 99"):
+        migrate(engine)
+
+
+def test_add_and_read_back(store: JobStore, tmp_path: Path) -> None:
+    [rec] = store.add_jobs(
+        [
+            _job(
+                name="a",
+                user="ann",
+                env=(("X", "1"),),
+                gpu_types=("v100",),
+                kind=JobKind.INFERENCE,
+                queue="q1",
+                priority=3,
+            )
+        ],
+        at=10.0,
+        log_dir=tmp_path,
+    )
+    got = store.require(rec.id)
+    assert got == rec
+    assert got.state is JobPhase.PENDING and got.attempt == 0
+    assert got.env == (("X", "1"),) and got.gpu_types == ("v100",) and got.kind is JobKind.INFERENCE
+    assert got.log_path == str(tmp_path / f"{rec.id}.log")
+    assert [(e.from_state, e.to_state) for e in store.events(rec.id)] == [(None, JobPhase.PENDING)]
+
+
+def test_transition_records_event_and_fields(store: JobStore, tmp_path: Path) -> None:
+    [rec] = store.add_jobs([_job()], at=0.0, log_dir=tmp_path)
+    grant = Grant("v100", 0, (GrantSlice(0, "n0", (2, 3)),))
+    run = store.transition(rec.id, JobPhase.RUNNING, 5.0, "started", expect=JobPhase.PENDING, grant=grant, attempt=1)
+    assert run.grant == grant and run.grant.devices == (2, 3)
+    store.update(rec.id, pid=1234, stop_request=StopRequest.CANCEL)
+    assert store.require(rec.id).pid == 1234
+    assert store.require(rec.id).stop_request is StopRequest.CANCEL
+    with pytest.raises(StaleStateError):
+        store.transition(rec.id, JobPhase.RUNNING, 6.0, expect=JobPhase.PENDING)
+    done = store.transition(rec.id, JobPhase.COMPLETED, 7.0, exit_code=0, end_time=7.0)
+    assert done.state is JobPhase.COMPLETED and done.exit_code == 0
+    assert [e.to_state for e in store.events(rec.id)] == [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.COMPLETED]
+
+
+def test_unknown_ids_and_fields(store: JobStore, tmp_path: Path) -> None:
+    assert store.get(42) is None
+    with pytest.raises(UnknownJobError):
+        store.require(42)
+    with pytest.raises(UnknownJobError):
+        store.transition(42, JobPhase.FAILED, 0.0)
+    [rec] = store.add_jobs([_job()], at=0.0, log_dir=tmp_path)
+    with pytest.raises(ValueError, match="command"):
+        store.update(rec.id, command=["x"])
+
+
+def test_list_filters_and_pagination(store: JobStore, tmp_path: Path) -> None:
+    store.add_jobs([_job(queue="a", user="u1")] * 3 + [_job(queue="b", user="u2")] * 2, at=0.0, log_dir=tmp_path)
+    store.transition(2, JobPhase.RUNNING, 1.0)
+    assert store.list_jobs(queue="a")[1] == 3
+    assert store.list_jobs(user="u2")[1] == 2
+    assert [j.id for j in store.list_jobs(states=(JobPhase.RUNNING,))[0]] == [2]
+    page, total = store.list_jobs(limit=2, offset=2)
+    assert total == 5 and [j.id for j in page] == [3, 4]
+    assert [j.id for j in store.list_jobs(limit=2, newest_first=True)[0]] == [5, 4]
+    assert [j.id for j in store.active()] == [1, 2, 3, 4, 5]
+    assert store.counts() == [("a", JobPhase.PENDING, 2), ("a", JobPhase.RUNNING, 1), ("b", JobPhase.PENDING, 2)]
+
+
+def test_nodes_upsert_marks_missing_down(store: JobStore) -> None:
+    store.upsert_nodes([NodeRecord("n0", "v100", 4, (0, 1, 2, 3), True, 1.0), NodeRecord("n1", "k80", 2, (4, 5), True, 1.0)])
+    store.upsert_nodes([NodeRecord("n0", "v100", 4, (0, 1, 2, 3), True, 2.0)])
+    nodes = {n.name: n for n in store.nodes()}
+    assert nodes["n0"].up and nodes["n0"].updated_at == 2.0
+    assert not nodes["n1"].up and nodes["n1"].devices == (4, 5)
