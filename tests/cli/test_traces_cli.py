@@ -52,7 +52,8 @@ def test_inspect_window_on_dated_trace(data_dir: Path) -> None:
 
 def test_inspect_format_option_and_skip_bad(tmp_path: Path) -> None:
     p = tmp_path / "weird.txt"
-    p.write_text("job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n0,1,0,5,vgg,10,1\n1,x,2,5,vgg,10,1\n")
+    header = "job_id,num_gpu,submit_time,iterations,model_name,duration,interval"
+    p.write_text(f"{header}\n0,1,0,5,vgg,10,1\n1,x,2,5,vgg,10,1\n")
     failed = runner.invoke(app, ["traces", "inspect", str(p), "--format", "tiresias"])
     assert failed.exit_code == 2
     assert f"{p}:3: field 'num_gpu'" in failed.output

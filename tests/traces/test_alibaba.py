@@ -90,7 +90,12 @@ def test_missing_column(tmp_path: Path) -> None:
 
 
 def test_skip_bad_keeps_reasons(tmp_path: Path) -> None:
-    p = _write(tmp_path, "p0,1,1,1,1000,,LS,Running,0,10,0", "p1,1,1,x,1000,,LS,Running,0,10,0", "p2,1,1,0,0,,LS,Running,0,10,0")
+    p = _write(
+        tmp_path,
+        "p0,1,1,1,1000,,LS,Running,0,10,0",
+        "p1,1,1,x,1000,,LS,Running,0,10,0",
+        "p2,1,1,0,0,,LS,Running,0,10,0",
+    )
     trace = read_alibaba(p, skip_bad=True)
     assert len(trace) == 1
     assert len(trace.skipped) == 2

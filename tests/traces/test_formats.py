@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -31,8 +32,6 @@ def test_canonical_detected(tmp_path: Path) -> None:
 
 
 def test_plain_trace_suffix_is_gavel(tmp_path: Path, data_dir: Path) -> None:
-    import gzip
-
     p = tmp_path / "vc.trace"
     with gzip.open(data_dir / "traces" / "gavel-msr-2869ce.trace.gz", "rb") as src, p.open("wb") as dst:
         shutil.copyfileobj(src, dst)

@@ -14,7 +14,9 @@ from kaon.traces.gavel import read_gavel
 CMD = "cd %s/x && python3 train.py"
 
 
-def _line(job_type: str = "ResNet-18 (batch size 64)", steps: str = "1000", arrival: str = "5.0", scale: str = "1") -> str:
+def _line(
+    job_type: str = "ResNet-18 (batch size 64)", steps: str = "1000", arrival: str = "5.0", scale: str = "1"
+) -> str:
     return "\t".join([job_type, CMD, "--num_steps", "1", steps, arrival, scale])
 
 

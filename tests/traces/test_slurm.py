@@ -11,7 +11,8 @@ from kaon.traces.base import TraceFormatError
 from kaon.traces.slurm import gpu_tres, read_slurm
 
 HEADER = "JobID|JobName|User|Partition|Submit|Start|End|Elapsed|State|AllocTRES|ReqTRES|Timelimit"
-GOOD = "10|train|ann|gpu|2024-01-01T00:00:00|2024-01-01T00:01:00|2024-01-01T01:01:00|01:00:00|COMPLETED|cpu=4,gres/gpu=2|cpu=4,gres/gpu=2|02:00:00"
+TIMES = "2024-01-01T00:00:00|2024-01-01T00:01:00|2024-01-01T01:01:00|01:00:00"
+GOOD = f"10|train|ann|gpu|{TIMES}|COMPLETED|cpu=4,gres/gpu=2|cpu=4,gres/gpu=2|02:00:00"
 
 OTHER = GOOD.replace("10|", "11|", 1)
 
@@ -77,7 +78,7 @@ def test_elapsed_forms_and_end_minus_start(tmp_path: Path) -> None:
 
 
 def test_job_steps_are_ignored(tmp_path: Path) -> None:
-    step = "10.batch|batch|||2024-01-01T00:00:00|2024-01-01T00:01:00|2024-01-01T01:01:00|01:00:00|COMPLETED|cpu=4,gres/gpu=2||"
+    step = f"10.batch|batch|||{TIMES}|COMPLETED|cpu=4,gres/gpu=2||"
     trace = read_slurm(_write(tmp_path, GOOD, step, step.replace("10.batch", "10.0")))
     assert [j.job_id for j in trace.jobs] == ["10"] and trace.skipped == ()
 

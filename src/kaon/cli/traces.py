@@ -19,7 +19,7 @@ traces_app = typer.Typer(no_args_is_help=True, help="Read, check and summarise j
 
 
 @traces_app.command("inspect")
-def inspect(
+def inspect_trace(
     path: Annotated[Path, typer.Argument(help="Trace file (.gz is read transparently).")],
     format: Annotated[  # noqa: A002
         str | None, typer.Option("--format", "-f", help="Trace format; guessed from the file when omitted.")
@@ -51,7 +51,7 @@ def inspect(
 
 
 @traces_app.command("formats")
-def formats() -> None:
+def list_formats() -> None:
     """List the trace formats kaon reads, with how each is recognised."""
     table = Table(show_header=True, header_style="bold")
     table.add_column("format")

@@ -49,8 +49,8 @@ def _is_seconds(raw: str) -> bool:
 def read_canonical(path: str | Path, *, skip_bad: bool = False) -> Trace:
     path = Path(path)
     errors = RowErrors(skip_bad)
-    rows: list[tuple[float | datetime, JobSpec]] = []
-    dated: bool | None = None
+    jobs: list[JobSpec] = []
+    instants: list[float | datetime] = []
     seen: set[str] = set()
     with open_text(path) as f:
         reader = csv.DictReader(f)
@@ -59,21 +59,27 @@ def read_canonical(path: str | Path, *, skip_bad: bool = False) -> Trace:
             raise TraceFormatError(path, 1, missing[0], f"header lacks column(s) {missing}")
         for row in reader:
             line = reader.line_num
+            dated = isinstance(instants[0], datetime) if instants else None
             try:
                 submit = _submit(path, line, row.get("submit_time"), dated)
                 job = _job(path, line, row, seen)
             except TraceFormatError as e:
                 errors.handle(e)
                 continue
-            dated = isinstance(submit, datetime)
             seen.add(job.job_id)
-            rows.append((submit, job))
-    if not dated:
-        jobs = [replace(j, submit_time=s) for s, j in rows]
-        return Trace(tuple(jobs), str(path), "canonical", None, tuple(errors.skipped))
-    epoch = min(s for s, _ in rows if isinstance(s, datetime))
-    jobs = [replace(j, submit_time=(s - epoch).total_seconds()) for s, j in rows if isinstance(s, datetime)]
-    return Trace(tuple(jobs), str(path), "canonical", epoch, tuple(errors.skipped))
+            jobs.append(job)
+            instants.append(submit)
+    # `_submit` keeps every row the same kind: either all instants are dates or none is.
+    dates = [t for t in instants if isinstance(t, datetime)]
+    epoch = min(dates) if dates else None
+    rebased = [replace(j, submit_time=_since(t, epoch)) for j, t in zip(jobs, instants)]
+    return Trace(tuple(rebased), str(path), "canonical", epoch, tuple(errors.skipped))
+
+
+def _since(instant: float | datetime, epoch: datetime | None) -> float:
+    if isinstance(instant, datetime) and epoch is not None:
+        return (instant - epoch).total_seconds()
+    return float(instant)  # type: ignore[arg-type]
 
 
 def _submit(path: Path, line: int, raw: str | None, dated: bool | None) -> float | datetime:

@@ -131,8 +131,8 @@ def _row(
         raise TraceFormatError(path, line, "JobID", f"duplicate job id {job_id!r}")
     state = parse_field(path, line, "State", row.get("State"), str).split()[0].upper()
     submit = parse_field(path, line, "Submit", row.get("Submit"), _instant)
-    alloc = parse_field(path, line, "AllocTRES", row.get("AllocTRES") or "-", _tres)
-    req = parse_field(path, line, "ReqTRES", row.get("ReqTRES") or "-", _tres)
+    alloc = _gpus(path, line, row, "AllocTRES")
+    req = _gpus(path, line, row, "ReqTRES")
     gpus = alloc[0] or req[0]
     types = req[1] if "ReqTRES" in row else alloc[1]
     if state not in TERMINAL:
@@ -148,8 +148,10 @@ def _row(
     return submit, duration, gpus, types
 
 
-def _tres(raw: str) -> tuple[int, tuple[str, ...]]:
-    return (0, ()) if raw == "-" else gpu_tres(raw)
+def _gpus(path: Path, line: int, row: dict[str, str], column: str) -> tuple[int, tuple[str, ...]]:
+    """GPUs and types in one TRES column; an empty cell (nothing allocated yet) is no GPUs."""
+    raw = (row.get(column) or "").strip()
+    return parse_field(path, line, column, raw, gpu_tres) if raw else (0, ())
 
 
 def _duration(path: Path, line: int, row: dict[str, str]) -> float:
