@@ -90,6 +90,7 @@ def test_job_steps_are_ignored(tmp_path: Path) -> None:
         (OTHER.replace("01:00:00|COMPLETED", "1h|COMPLETED"), "Elapsed"),
         (OTHER.replace("cpu=4,gres/gpu=2|cpu", "cpu=4,gres/gpu=two|cpu"), "AllocTRES"),
         (OTHER.replace("COMPLETED", ""), "State"),
+        (OTHER.replace("01:00:00|COMPLETED", "|COMPLETED").replace("T01:01:00", "T00:00:30"), "End"),
         (GOOD, "JobID"),
     ],
 )

@@ -76,7 +76,7 @@ def gpu_tres(raw: str) -> tuple[int, tuple[str, ...]]:
 def read_slurm(path: str | Path, *, skip_bad: bool = False) -> Trace:
     path = Path(path)
     errors = RowErrors(skip_bad)
-    rows: list[tuple[datetime, float, int, tuple[str, ...], dict[str, str], int]] = []
+    rows: list[tuple[datetime, float, int, tuple[str, ...], dict[str, str]]] = []
     seen: set[str] = set()
     with open_text(path) as f:
         reader = csv.DictReader(f, delimiter="|", quoting=csv.QUOTE_NONE)
@@ -93,7 +93,7 @@ def read_slurm(path: str | Path, *, skip_bad: bool = False) -> Trace:
                 continue
             if parsed is not None:
                 seen.add(job_id)
-                rows.append((*parsed, row, line))
+                rows.append((*parsed, row))
     if not rows:
         return Trace((), str(path), "slurm", None, tuple(errors.skipped))
     epoch = min(r[0] for r in rows)
@@ -108,7 +108,7 @@ def read_slurm(path: str | Path, *, skip_bad: bool = False) -> Trace:
             name=(row.get("JobName") or "").strip() or None,
             allowed_types=types or None,
         )
-        for submit, duration, gpus, types, row, _line in rows
+        for submit, duration, gpus, types, row in rows
     ]
     return Trace(tuple(jobs), str(path), "slurm", epoch, tuple(errors.skipped))
 
@@ -159,4 +159,6 @@ def _duration(path: Path, line: int, row: dict[str, str]) -> float:
         return parse_field(path, line, "Elapsed", row.get("Elapsed"), _elapsed)
     start = parse_field(path, line, "Start", row.get("Start"), _instant)
     end = parse_field(path, line, "End", row.get("End"), _instant)
+    if end < start:
+        raise TraceFormatError(path, line, "End", f"{end.isoformat()} is before Start {start.isoformat()}")
     return (end - start).total_seconds()
