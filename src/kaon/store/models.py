@@ -39,6 +39,7 @@ class JobRow(Base):
     kind: Mapped[str] = mapped_column(String(20))
     job_type: Mapped[str | None] = mapped_column(String(100))
     retries: Mapped[int] = mapped_column(Integer)
+    cwd: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(20), index=True)
     submit_time: Mapped[float] = mapped_column(Float)
     start_time: Mapped[float | None] = mapped_column(Float)

@@ -108,6 +108,7 @@ class NewJob:
     kind: JobKind = JobKind.TRAINING
     job_type: str | None = None
     retries: int = 0
+    cwd: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class JobRecord:
     kind: JobKind
     job_type: str | None
     retries: int
+    cwd: str | None
     state: JobPhase
     submit_time: float
     start_time: float | None

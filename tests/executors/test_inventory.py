@@ -1,0 +1,46 @@
+"""GPU inventories: configured, from a cluster spec, and NVML device-name parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from kaon.executors.inventory import InventoryError, configured, from_cluster, gpu_model, resolve_inventory
+
+
+def test_configured_inventory_is_one_node() -> None:
+    inv = configured(4, "V100")
+    assert inv.cluster.type_names == ("v100",)
+    assert inv.cluster.total_gpus == 4
+    assert inv.devices == ((0, 1, 2, 3),)
+
+
+def test_cluster_spec_nodes_get_consecutive_device_ids(tiny_cluster) -> None:  # noqa: ANN001
+    inv = from_cluster(tiny_cluster(nodes=2, gpus=2, types=("fast", "slow")), "spec")
+    assert inv.devices == ((0, 1), (2, 3), (4, 5), (6, 7))
+
+
+def test_resolve_bundled_cluster_and_errors() -> None:
+    inv = resolve_inventory(cluster="gavel-hetero")
+    assert sum(len(d) for d in inv.devices) == inv.cluster.total_gpus
+    with pytest.raises(InventoryError, match="not both"):
+        resolve_inventory(gpus=2, cluster="gavel-hetero")
+    with pytest.raises(InventoryError, match="no such file"):
+        resolve_inventory(cluster="no-such-cluster")
+    with pytest.raises(InventoryError, match="needs --gpus"):
+        resolve_inventory(gpu_type="v100")
+    with pytest.raises(InventoryError, match=">= 1"):
+        resolve_inventory(gpus=0, gpu_type="v100")
+
+
+@pytest.mark.parametrize(
+    ("raw", "model"),
+    [
+        ("NVIDIA A100-SXM4-80GB", "a100"),
+        ("Tesla V100-SXM2-16GB", "v100"),
+        ("NVIDIA H100 80GB HBM3", "h100"),
+        ("Tesla K80", "k80"),
+        ("NVIDIA GeForce RTX 4090", "rtx4090"),
+    ],
+)
+def test_gpu_model_names(raw: str, model: str) -> None:
+    assert gpu_model(raw) == model
