@@ -1,0 +1,134 @@
+"""Gavel's max-min LP on hand-solved instances, and its constraints and optimality on random ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from kaon.policy.gavel_lp import agnostic_throughputs, max_min_allocation, normalised_coefficients
+
+# Two 1-GPU jobs, one GPU of each type ("fast", "slow"). Job 0 runs at a fifth of its speed on the
+# slow type; job 1 does not care which type it gets.
+GAINS = np.array([[1.0, 0.2], [1.0, 1.0]])
+ONE_EACH = np.array([1, 1])
+SINGLE = np.array([1, 1])
+
+
+def test_aware_gives_the_fast_type_to_the_job_that_gains_most() -> None:
+    a = max_min_allocation(GAINS, SINGLE, ONE_EACH)
+    np.testing.assert_allclose(a.x, [[1.0, 0.0], [0.0, 1.0]], atol=1e-9)
+    # Job 1's normalised throughput cannot exceed 1 (its speed equals its equal-share speed).
+    assert a.value == pytest.approx(1.0)
+    swapped = max_min_allocation(GAINS[::-1], SINGLE, ONE_EACH)
+    np.testing.assert_allclose(swapped.x, [[0.0, 1.0], [1.0, 0.0]], atol=1e-9)
+
+
+def test_agnostic_ignores_speeds_so_it_cannot_favour_the_job_that_gains() -> None:
+    a = max_min_allocation(agnostic_throughputs(GAINS), SINGLE, ONE_EACH)
+    b = max_min_allocation(agnostic_throughputs(GAINS[::-1]), SINGLE, ONE_EACH)
+    # The same allocation whichever job is the one that gains: in one of the two it gives the
+    # fast type to the job that does not care.
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_allclose(a.x.sum(axis=1), [1.0, 1.0])
+    assert a.value == pytest.approx(1.0)
+
+
+def test_agnostic_shares_time_equally() -> None:
+    thr = np.ones((3, 2))
+    a = max_min_allocation(thr, np.ones(3), ONE_EACH)
+    np.testing.assert_allclose(a.x.sum(axis=1), [2 / 3] * 3, atol=1e-9)
+    assert a.value == pytest.approx(2 / 3)
+
+
+def test_equal_gpu_seconds_for_gangs() -> None:
+    # One type of 2 GPUs; two 1-GPU jobs and a 2-GPU job each get 2/3 of a GPU on average.
+    a = max_min_allocation(np.ones((3, 1)), np.array([1, 1, 2]), np.array([2]))
+    np.testing.assert_allclose(a.x[:, 0], [2 / 3, 2 / 3, 1 / 3], atol=1e-9)
+
+
+def test_weights_buy_proportional_shares() -> None:
+    a = max_min_allocation(np.ones((2, 1)), np.ones(2), np.array([1]), np.array([1.0, 2.0]))
+    np.testing.assert_allclose(a.x[:, 0], [1 / 3, 2 / 3], atol=1e-9)
+
+
+def test_unusable_entries_stay_zero_and_do_not_pin_the_minimum() -> None:
+    # Job 1 may not use type 1; job 2 asks 4 GPUs, more than either type has: an all-zero row.
+    thr = np.array([[1.0, 0.5], [1.0, 0.0], [1.0, 1.0]])
+    a = max_min_allocation(thr, np.array([1, 1, 4]), np.array([2, 2]))
+    assert a.x[1, 1] == 0.0
+    np.testing.assert_array_equal(a.x[2], [0.0, 0.0])
+    assert a.value > 0
+
+
+def test_normalised_coefficients_match_gavel_agnostic_for_unrestricted_jobs() -> None:
+    # Gavel's agnostic objective weight is scale / weight when every throughput is 1.
+    coef = normalised_coefficients(np.ones((2, 3)), np.array([1.0, 4.0]), np.array([1.0, 2.0]), np.array([4, 4, 8]))
+    np.testing.assert_allclose(coef, [[1.0] * 3, [2.0] * 3])
+
+
+def test_shape_mismatch_is_reported() -> None:
+    with pytest.raises(ValueError, match="shapes"):
+        max_min_allocation(np.ones((2, 2)), np.ones(3), ONE_EACH)
+
+
+def _reference_value(thr: np.ndarray, scale: np.ndarray, capacity: np.ndarray) -> float:
+    """The max-min value from a plain dense LP, one variable per (job, type), no classes."""
+    n, k = thr.shape
+    usable = (thr > 0) & (scale[:, None] <= capacity[None, :])
+    thr = np.where(usable, thr, 0.0)
+    coef = normalised_coefficients(thr, scale.astype(float), np.ones(n), capacity.astype(float))
+    rows = [i for i in range(n) if usable[i].any()]
+    if not rows:
+        return 0.0
+    a_ub, b_ub = [], []
+    for i in rows:
+        r = np.zeros(n * k + 1)
+        r[i * k : (i + 1) * k] = -coef[i]
+        r[-1] = 1.0
+        a_ub.append(r)
+        b_ub.append(0.0)
+        r = np.zeros(n * k + 1)
+        r[i * k : (i + 1) * k] = 1.0
+        a_ub.append(r)
+        b_ub.append(1.0)
+    for t in range(k):
+        r = np.zeros(n * k + 1)
+        r[t : n * k : k] = scale
+        a_ub.append(r)
+        b_ub.append(capacity[t])
+    bounds = [(0.0, 1.0 if usable.flat[p] else 0.0) for p in range(n * k)] + [(0.0, None)]
+    obj = np.zeros(n * k + 1)
+    obj[-1] = -1.0
+    return float(-linprog(obj, A_ub=np.array(a_ub), b_ub=b_ub, bounds=bounds, method="highs").fun)
+
+
+instances = st.integers(1, 3).flatmap(
+    lambda k: st.integers(1, 7).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.lists(st.sampled_from([0.0, 0.1, 0.5, 1.0, 1.5]), min_size=k, max_size=k), min_size=n, max_size=n),
+            st.lists(st.sampled_from([1, 2, 4, 8]), min_size=n, max_size=n),
+            st.lists(st.integers(1, 8), min_size=k, max_size=k),
+        )
+    )
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(instances)
+def test_constraints_hold_and_the_minimum_is_optimal(instance: tuple[list, list, list]) -> None:
+    thr, scale, capacity = (np.array(v, dtype=float) for v in instance)
+    a = max_min_allocation(thr, scale, capacity)
+    x = a.x
+    assert np.all(x >= 0)
+    assert np.all(x.sum(axis=1) <= 1 + 1e-7), "a job gets more than all of its time"
+    assert np.all((x * scale[:, None]).sum(axis=0) <= capacity + 1e-6), "a type is oversubscribed"
+    assert np.all(x[(thr == 0) | (scale[:, None] > capacity[None, :])] == 0), "time on a type the job cannot use"
+    exact = max_min_allocation(thr, scale, capacity, tiebreak=0.0)
+    assert exact.value == pytest.approx(_reference_value(thr, scale, capacity), rel=1e-6, abs=1e-9)
+    # The tie-break trades at most `tiebreak` times the largest normalised throughput.
+    usable = np.where((thr > 0) & (scale[:, None] <= capacity[None, :]), thr, 0.0)
+    coef = normalised_coefficients(usable, scale, np.ones(len(scale)), capacity)
+    assert a.value >= exact.value - 1e-4 * (coef * x).sum(axis=1).max() - 1e-7
