@@ -1,0 +1,52 @@
+"""`create_app(settings)`: the FastAPI application of `kaon serve`, API under /api/v1.
+
+The app owns one `Service`; its lifespan reconciles with running jobs and starts the scheduling
+loop before the first request, and stops the loop (leaving jobs running) at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import kaon
+from kaon.service.admission import AdmissionError
+from kaon.service.routers import admin, cluster, jobs
+from kaon.service.runtime import Service, build_service
+from kaon.service.settings import ServiceSettings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: ServiceSettings | None = None, service: Service | None = None) -> FastAPI:
+    service = service or build_service(settings or ServiceSettings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="kaon",
+        version=kaon.__version__,
+        summary="Scheduling service for AI jobs on shared, heterogeneous GPU clusters",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_exception_handler(AdmissionError, _admission_error)
+    for module in (jobs, cluster, admin):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app
+
+
+async def _admission_error(_: Request, exc: Exception) -> JSONResponse:
+    """The same shape as FastAPI's own 422s, so clients read one error format."""
+    assert isinstance(exc, AdmissionError)
+    loc = ["body", *(int(p) if p.isdigit() else p for p in exc.field.split("."))]
+    return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": exc.message, "type": "value_error"}]})

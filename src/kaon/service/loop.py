@@ -1,0 +1,338 @@
+"""The scheduling loop: the simulator's event loop on a wall clock, with real jobs.
+
+One thread owns the `JobBook`, the policy and the executor. It wakes on events (a submission, a
+cancel, a reload, a job that started or ended) or at the policy's `wake_at`, and then does what the
+simulator's engine does at an event: apply the events, call the policy's hooks, ask it to decide,
+and carry out its decision. Carrying out always persists first: the store says RUNNING (with the
+grant) before the executor launches, and says "stop requested" before a signal is sent, so a
+restart knows about everything that might have happened.
+
+Process exits are noticed by polling the executor every `poll_interval_s`; decisions are only made
+when something changed or the policy asked to be woken, never on a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaon.core.placement import Placement
+from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
+from kaon.service.book import JobBook
+from kaon.service.policy_host import PolicyHost
+from kaon.sim.state import JobState
+from kaon.store.records import JobPhase, JobRecord, StopRequest
+from kaon.store.repo import JobStore, UnknownJobError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    grace_s: float = 10.0
+    """Seconds between SIGTERM and SIGKILL when a job is cancelled or preempted."""
+    poll_interval_s: float = 0.05
+    """How often the executor is asked whether jobs exited."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cancel:
+    job_id: int
+    done: Future
+
+
+@dataclass(frozen=True, slots=True)
+class _Reload:
+    spec: str | None
+    done: Future
+
+
+def run_request(record: JobRecord) -> RunRequest:
+    assert record.log_path is not None
+    return RunRequest(
+        record.id, record.attempt, record.command, record.time_limit_s, Path(record.log_path), record.env, record.cwd
+    )
+
+
+class SchedulerLoop:
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        book: JobBook,
+        host: PolicyHost,
+        config: LoopConfig = LoopConfig(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.book = book
+        self.host = host
+        self.config = config
+        self.clock = clock
+        self.wake_at: float | None = None
+        self.decisions = 0
+        self.last_error: str | None = None
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a background thread. Call `kaon.service.reconcile.reconcile` first."""
+        self._thread = threading.Thread(target=self._run, name="kaon-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop scheduling; running jobs keep running and are adopted by the next start."""
+        self._halt.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.executor.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[JobBook]:
+        """Consistent read access to the live book (for explain, nodes)."""
+        with self._lock:
+            yield self.book
+
+    # --- requests from other threads ----------------------------------------------------------
+
+    def submitted(self, ids: Sequence[int]) -> None:
+        self._commands.put(_Submitted(tuple(ids)))
+        self._wake.set()
+
+    def cancel(self, job_id: int, timeout_s: float = 30.0) -> JobRecord:
+        done: Future = Future()
+        self._commands.put(_Cancel(job_id, done))
+        self._wake.set()
+        return done.result(timeout_s)
+
+    def reload(self, spec: str | None = None, timeout_s: float = 30.0) -> str:
+        """Re-create the policy (from `spec`, else the current spec), replaying the hooks."""
+        done: Future = Future()
+        self._commands.put(_Reload(spec, done))
+        self._wake.set()
+        return done.result(timeout_s)
+
+    def request_reload(self) -> None:
+        """Fire-and-forget reload, safe from a signal handler (SIGHUP)."""
+        self._commands.put(_Reload(None, Future()))
+        self._wake.set()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        dirty = True
+        while not self._halt.is_set():
+            self._wake.clear()
+            try:
+                with self._lock:
+                    dirty = self._commands_done() or dirty
+                    dirty = self._events_done(self.executor.poll()) or dirty
+                    now = self.clock()
+                    if dirty or (self.wake_at is not None and now >= self.wake_at):
+                        self._decide(now)
+                        dirty = False
+                self.last_error = None
+            except Exception as e:  # keep scheduling; the error is logged and shown by /health
+                log.exception("scheduling loop error")
+                self.last_error = f"{type(e).__name__}: {e}"
+                dirty = True
+            timeout = self.config.poll_interval_s
+            if self.wake_at is not None:
+                timeout = min(timeout, max(0.0, self.wake_at - self.clock()))
+            self._wake.wait(timeout)
+
+    def _commands_done(self) -> bool:
+        changed, rebuild = False, False
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            changed = True
+            if isinstance(cmd, _Submitted):
+                self._admit(cmd.ids)
+            elif isinstance(cmd, _Cancel):
+                try:
+                    record, withdrawn = self._cancel(cmd.job_id)
+                except Exception as e:
+                    cmd.done.set_exception(e)
+                    continue
+                rebuild = rebuild or withdrawn
+                cmd.done.set_result(record)
+            else:
+                try:
+                    self.host.rebuild(self.book, cmd.spec)
+                except Exception as e:
+                    cmd.done.set_exception(e)
+                    continue
+                cmd.done.set_result(self.host.spec)
+        if rebuild:
+            self.host.rebuild(self.book)
+        return changed
+
+    def _admit(self, ids: Sequence[int]) -> None:
+        now = self.clock()
+        for job_id in ids:
+            record = self.store.get(job_id)
+            if record is None or record.state is not JobPhase.PENDING:
+                continue
+            job = self.book.add(record)
+            if job is not None:
+                self.host.policy.job_arrived(job, now)
+
+    def _cancel(self, job_id: int) -> tuple[JobRecord, bool]:
+        """Cancel a job; the bool says it was withdrawn from the queue (the policy must forget it)."""
+        now = self.clock()
+        job = self.book.job(job_id)
+        if job is None:
+            record = self.store.get(job_id)
+            if record is None:
+                raise UnknownJobError(job_id)
+            return record, False
+        if job.job_id in self.book.pending:
+            record = self.store.transition(
+                job_id, JobPhase.CANCELLED, now, "cancelled while pending", expect=JobPhase.PENDING, end_time=now
+            )
+            self.book.finish(job, now)
+            return record, True
+        record = self.store.transition(
+            job_id, JobPhase.RUNNING, now, "cancel requested", expect=JobPhase.RUNNING, stop_request=StopRequest.CANCEL
+        )
+        self.book.records[job_id] = record
+        self.book.mark_stopping(job, StopRequest.CANCEL)
+        self.executor.cancel(job_id, self.config.grace_s)
+        return record, False
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def _decide(self, now: float) -> None:
+        policy = self.host.policy
+        if not (self.book.pending or policy.preemptive):
+            self.wake_at = None
+            return
+        decision = policy.decide(self.book.view(now))
+        self.decisions += 1
+        for p in decision.preempts:
+            self._preempt(p.job, now)
+        for s in decision.starts:
+            self._start(s.job, s.placement, now)
+        wake = decision.wake_at
+        self.wake_at = wake if wake is not None and wake > now else None
+
+    def _start(self, job: JobState, p: Placement, now: float) -> None:
+        if job.job_id not in self.book.pending or not self.book.fits(job, p):
+            # The policy counted on GPUs still held by a stopping job; it is asked again when they free.
+            log.debug("start of job %s on %s deferred: not pending or GPUs not free yet", job.job_id, p)
+            return
+        record = self.book.records[job.index]
+        grant = self.book.pool.choose(p)
+        attempt = record.attempt + 1
+        record = self.store.transition(
+            job.index,
+            JobPhase.RUNNING,
+            now,
+            f"attempt {attempt} on {', '.join(grant.node_names)} GPUs {list(grant.devices)}",
+            expect=JobPhase.PENDING,
+            grant=grant,
+            attempt=attempt,
+            start_time=now,
+            pid=None,
+        )
+        self.book.records[job.index] = record
+        self.book.start(job, p, grant, now)
+        self.host.policy.job_started(job, now)
+        self.executor.launch(run_request(record), grant)
+
+    def _preempt(self, job: JobState, now: float) -> None:
+        if job.job_id not in self.book.running:
+            log.debug("preempt of job %s ignored: not running", job.job_id)
+            return
+        record = self.store.transition(
+            job.index, JobPhase.RUNNING, now, "preempting", expect=JobPhase.RUNNING, stop_request=StopRequest.PREEMPT
+        )
+        self.book.records[job.index] = record
+        self.book.mark_stopping(job, StopRequest.PREEMPT)
+        self.executor.preempt(job.index, self.config.grace_s)
+
+    # --- executor events ----------------------------------------------------------------------
+
+    def _events_done(self, events: Sequence[ExecutorEvent]) -> bool:
+        for event in events:
+            job = self.book.job(event.job_id)
+            if job is None:
+                log.warning("event for a job the service does not track: %s", event)
+                continue
+            if isinstance(event, Started):
+                self.book.records[job.index] = self.store.update(job.index, pid=event.pid)
+            else:
+                self._ended(job, event)
+        return bool(events)
+
+    def _ended(self, job: JobState, event: Finished | Failed) -> None:
+        now = self.clock()
+        record = self.book.records[job.index]
+        why = self.book.stop_reasons.get(job.index)
+        to, detail = _outcome(record, event, why)
+        ran = max(0.0, event.at - (record.start_time if record.start_time is not None else event.at))
+        fields: dict[str, object] = {
+            "run_time_s": record.run_time_s + ran,
+            "max_rss_mb": event.usage.max_rss_mb,
+            "cpu_time_s": event.usage.cpu_time_s,
+            "exit_code": event.exit_code if isinstance(event, Finished) else None,
+            "signal": event.signal if isinstance(event, Failed) else None,
+            "pid": None,
+            "stop_request": None,
+            "reason": detail,
+        }
+        if to is JobPhase.PENDING:
+            fields.update(grant=None, preemptions=record.preemptions + 1)
+        else:
+            fields["end_time"] = event.at
+        record = self.store.transition(job.index, to, now, detail, expect=JobPhase.RUNNING, **fields)
+        if to is JobPhase.PENDING:
+            self.book.records[job.index] = record
+            self.book.requeue(job, now)
+            self.host.policy.job_preempted(job, now)
+        else:
+            self.book.finish(job, now)
+            self.host.policy.job_finished(job, now)
+
+
+def _outcome(record: JobRecord, event: Finished | Failed, why: StopRequest | None) -> tuple[JobPhase, str]:
+    """What a run's end means for the job: its next state and a one-line reason."""
+    if why is StopRequest.PREEMPT:
+        return JobPhase.PENDING, "preempted"
+    if why is StopRequest.CANCEL:
+        return JobPhase.CANCELLED, "cancelled while running"
+    if isinstance(event, Failed) and event.timed_out:
+        return JobPhase.TIMEOUT, f"time limit of {record.time_limit_s:g}s reached"
+    if isinstance(event, Finished) and event.exit_code == 0:
+        return JobPhase.COMPLETED, "exit code 0"
+    if isinstance(event, Finished):
+        failure = f"exit code {event.exit_code}"
+    elif event.signal is not None:
+        failure = f"killed by signal {event.signal}" + (f" ({event.detail})" if event.detail else "")
+    else:
+        failure = event.detail or "ended abnormally"
+    if record.attempt <= record.retries:
+        return JobPhase.PENDING, f"attempt {record.attempt} failed ({failure}); retrying"
+    return JobPhase.FAILED, failure

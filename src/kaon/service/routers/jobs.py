@@ -1,0 +1,106 @@
+"""/jobs: submit (one or a batch), list, show, cancel, explain, logs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from kaon.service.admission import AdmissionError, admit
+from kaon.service.deps import get_job, get_service
+from kaon.service.explain import explain
+from kaon.service.runtime import Service
+from kaon.service.schemas import ExplainRead, JobBatchCreate, JobCreate, JobList, JobRead, LogChunk
+from kaon.store.records import JobPhase
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def _submit(service: Service, bodies: list[JobCreate], batch: bool) -> list[JobRead]:
+    """Admit all or none, persist them, then tell the loop (persist before acting)."""
+    cluster = service.inventory.cluster
+    limit = service.settings.default_time_limit_s
+    new = []
+    for i, body in enumerate(bodies):
+        try:
+            new.append(admit(body, cluster, limit))
+        except AdmissionError as e:
+            raise (AdmissionError(f"jobs.{i}.{e.field}", e.message) if batch else e) from None
+    records = service.store.add_jobs(new, time.time(), service.log_dir)
+    service.loop.submitted([r.id for r in records])
+    return [JobRead.of(r) for r in records]
+
+
+@router.post("", status_code=201, response_model=JobRead)
+def submit(body: JobCreate, service: ServiceDep) -> JobRead:
+    return _submit(service, [body], batch=False)[0]
+
+
+@router.post("/batch", status_code=201, response_model=list[JobRead])
+def submit_batch(body: JobBatchCreate, service: ServiceDep) -> list[JobRead]:
+    return _submit(service, body.jobs, batch=True)
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    service: ServiceDep,
+    state: Annotated[list[JobPhase] | None, Query()] = None,
+    queue: str | None = None,
+    user: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    newest_first: bool = False,
+) -> JobList:
+    records, total = service.store.list_jobs(state or (), queue, user, limit, offset, newest_first)
+    return JobList(items=[JobRead.of(r) for r in records], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobRead)
+def show(job_id: int, service: ServiceDep) -> JobRead:
+    return JobRead.of(get_job(service, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobRead)
+def cancel(job_id: int, service: ServiceDep) -> JobRead:
+    get_job(service, job_id)
+    return JobRead.of(service.loop.cancel(job_id))
+
+
+@router.get("/{job_id}/explain", response_model=ExplainRead)
+def explain_job(job_id: int, service: ServiceDep) -> ExplainRead:
+    record = get_job(service, job_id)
+    with service.loop.locked() as book:
+        record = service.store.require(job_id)
+        why = explain(record, book, time.time(), service.loop.host.spec)
+    return ExplainRead.model_validate(why, from_attributes=True)
+
+
+@router.get("/{job_id}/logs", response_model=LogChunk)
+def logs(
+    job_id: int,
+    service: ServiceDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=16 * 2**20)] = 2**20,
+) -> LogChunk:
+    record = get_job(service, job_id)
+    data = b""
+    size = 0
+    if record.log_path is not None:
+        try:
+            with open(record.log_path, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(min(offset, size))
+                data = f.read(limit)
+        except FileNotFoundError:
+            pass
+    nxt = min(offset, size) + len(data)
+    return LogChunk(
+        job_id=job_id,
+        offset=offset,
+        next_offset=nxt,
+        text=data.decode("utf-8", errors="replace"),
+        complete=record.state.terminal and nxt >= size,
+    )

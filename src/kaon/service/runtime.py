@@ -1,0 +1,63 @@
+"""Wiring: the store, inventory, executor, book, policy and loop of one running service."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaon.executors.base import Executor
+from kaon.executors.inventory import Inventory, resolve_inventory
+from kaon.executors.local import LocalExecutor
+from kaon.service.book import JobBook
+from kaon.service.loop import LoopConfig, SchedulerLoop
+from kaon.service.policy_host import PolicyHost
+from kaon.service.reconcile import Reconciled, reconcile
+from kaon.service.settings import ServiceSettings
+from kaon.store.records import NodeRecord
+from kaon.store.repo import JobStore
+
+
+@dataclass
+class Service:
+    settings: ServiceSettings
+    store: JobStore
+    inventory: Inventory
+    executor: Executor
+    loop: SchedulerLoop
+    log_dir: Path
+    reconciled: Reconciled | None = None
+
+    def start(self) -> None:
+        """Reconcile with what is really running, then start scheduling."""
+        with self.loop.locked() as book:
+            self.reconciled = reconcile(
+                self.store, self.executor, book, self.loop.host, time.time(), self.settings.grace_s
+            )
+        self.loop.start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.store.close()
+
+
+def build_service(settings: ServiceSettings, executor: Executor | None = None) -> Service:
+    inventory = resolve_inventory(settings.gpus, settings.gpu_type, settings.cluster)
+    store = JobStore.open(settings.resolved_db_url())
+    now = time.time()
+    store.upsert_nodes(
+        [
+            NodeRecord(n.name, n.gpu_type, n.gpus, ids, True, now)
+            for n, ids in zip(inventory.cluster.nodes, inventory.devices)
+        ]
+    )
+    state = settings.resolved_state_dir()
+    executor = executor or LocalExecutor(state / "runs", timeout_grace_s=settings.grace_s)
+    loop = SchedulerLoop(
+        store,
+        executor,
+        JobBook(inventory),
+        PolicyHost(settings.policy),
+        LoopConfig(grace_s=settings.grace_s, poll_interval_s=settings.poll_interval_s),
+    )
+    return Service(settings, store, inventory, executor, loop, state / "logs")

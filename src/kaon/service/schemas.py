@@ -1,0 +1,176 @@
+"""Request and response bodies of the REST API. Create and read models are separate: a client
+never sends server-owned fields (id, state, times), and unknown fields are rejected by name."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kaon.store.records import JobKind, JobPhase, JobRecord, StopRequest
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1, description="argv; the first element is the program")
+    name: str | None = Field(None, max_length=200)
+    user: str | None = Field(None, max_length=100)
+    gpus: int = Field(1, ge=1, le=4096)
+    gpu_types: list[str] | None = Field(None, min_length=1, description="allowed GPU types; default any")
+    cpus: int = Field(1, ge=1)
+    memory_mb: int = Field(0, ge=0)
+    time_limit_s: float | None = Field(None, gt=0, description="default: the server's default time limit")
+    priority: int = 0
+    queue: str = Field("default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: JobKind = JobKind.TRAINING
+    job_type: str | None = Field(None, max_length=100, description="a model type from the throughput table")
+    env: dict[str, str] = Field(default_factory=dict)
+    retries: int = Field(0, ge=0, le=100, description="extra attempts after a failure")
+    cwd: str | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: list[str]) -> list[str]:
+        if not value[0]:
+            raise ValueError("the program (first element) must not be empty")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"invalid environment variable name {key!r}")
+        return value
+
+
+class JobBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobCreate] = Field(min_length=1, max_length=10000)
+
+
+class GrantRead(BaseModel):
+    gpu_type: str
+    nodes: list[str]
+    devices: list[int]
+
+
+class JobRead(BaseModel):
+    id: int
+    name: str | None
+    user: str | None
+    command: list[str]
+    env: dict[str, str]
+    gpus: int
+    gpu_types: list[str] | None
+    cpus: int
+    memory_mb: int
+    time_limit_s: float
+    priority: int
+    queue: str
+    kind: JobKind
+    job_type: str | None
+    retries: int
+    cwd: str | None
+    state: JobPhase
+    submit_time: float
+    start_time: float | None
+    end_time: float | None
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    grant: GrantRead | None
+    attempt: int
+    pid: int | None
+    stop_request: StopRequest | None
+    run_time_s: float
+    preemptions: int
+    max_rss_mb: float | None
+    cpu_time_s: float | None
+    log_path: str | None
+
+    @classmethod
+    def of(cls, r: JobRecord) -> JobRead:
+        grant = (
+            GrantRead(gpu_type=r.grant.gpu_type, nodes=list(r.grant.node_names), devices=list(r.grant.devices))
+            if r.grant is not None
+            else None
+        )
+        fields = {k: getattr(r, k) for k in cls.model_fields if k not in {"command", "env", "gpu_types", "grant"}}
+        return cls(
+            **fields,
+            command=list(r.command),
+            env=dict(r.env),
+            gpu_types=list(r.gpu_types) if r.gpu_types is not None else None,
+            grant=grant,
+        )
+
+
+class JobList(BaseModel):
+    items: list[JobRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class TypeReasonRead(BaseModel):
+    gpu_type: str
+    allowed: bool
+    free: int
+    total: int
+    needed: int
+    message: str
+
+
+class ExplainRead(BaseModel):
+    job_id: int
+    state: JobPhase
+    message: str
+    queue_position: int | None
+    queue_length: int | None
+    reasons: list[TypeReasonRead]
+    predicted_start: float | None = Field(
+        description="earliest start if running jobs end at their time limits (a bound, Unix time)"
+    )
+
+
+class LogChunk(BaseModel):
+    job_id: int
+    offset: int
+    next_offset: int
+    text: str
+    complete: bool = Field(description="the job is over and the log was read to its end")
+
+
+class NodeRead(BaseModel):
+    name: str
+    gpu_type: str
+    gpus: int
+    devices: list[int]
+    free_devices: list[int]
+    up: bool
+
+
+class QueueRead(BaseModel):
+    queue: str
+    counts: dict[JobPhase, int]
+
+
+class HealthRead(BaseModel):
+    status: str
+    version: str
+    policy: str
+    pending: int
+    running: int
+    decisions: int
+    error: str | None
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str | None = Field(None, description="new policy spec; default: re-create the current one")
+
+
+class ReloadRead(BaseModel):
+    policy: str

@@ -1,0 +1,39 @@
+"""Service settings: command-line flags of `kaon serve`, or KAON_* environment variables."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kaon.store.db import data_dir, default_url
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAON_", extra="forbid")
+
+    db_url: str | None = None
+    """SQLAlchemy URL; default SQLite in the user's data directory."""
+    policy: str | None = None
+    """Policy spec (`name:key=value,...`); default `fifo-backfill` if registered, else `fifo`."""
+    gpus: int | None = None
+    gpu_type: str | None = None
+    cluster: str | None = None
+    """A cluster YAML (or a bundled cluster name) instead of --gpus/--gpu-type or NVML."""
+    state_dir: Path | None = None
+    """Job logs and executor state; default: a directory per database under the data directory."""
+    grace_s: float = Field(10.0, ge=0)
+    poll_interval_s: float = Field(0.05, gt=0)
+    default_time_limit_s: float = Field(3600.0, gt=0)
+
+    def resolved_db_url(self) -> str:
+        return self.db_url or default_url()
+
+    def resolved_state_dir(self) -> Path:
+        """Per-database, so two services on two databases never mistake each other's jobs."""
+        if self.state_dir is not None:
+            return self.state_dir
+        digest = hashlib.sha1(self.resolved_db_url().encode()).hexdigest()[:12]
+        return data_dir() / "state" / digest
