@@ -164,6 +164,9 @@ class HealthRead(BaseModel):
     running: int
     decisions: int
     error: str | None
+    recovered: dict[str, int] = Field(
+        default_factory=dict, description="what start-up reconciliation found: pending, adopted, requeued, cancelled"
+    )
 
 
 class ReloadRequest(BaseModel):

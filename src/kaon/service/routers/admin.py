@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -30,6 +31,7 @@ def health(service: ServiceDep) -> HealthRead:
         running=running,
         decisions=loop.decisions,
         error=loop.last_error,
+        recovered=asdict(service.reconciled) if service.reconciled is not None else {},
     )
 
 

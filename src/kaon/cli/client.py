@@ -1,0 +1,272 @@
+"""Client verbs for a running `kaon serve`: submit, queue, show, cancel, explain, logs, nodes,
+history. Each takes `--server` (else KAON_SERVER, else the config file) and `--json`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kaon.service.client import ClientError, KaonClient
+
+Server = Annotated[str | None, typer.Option("--server", help="server URL (else KAON_SERVER, else config file)")]
+AsJson = Annotated[bool, typer.Option("--json", help="print the server's JSON")]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '2h', '1h30m', '1d', or '[[H:]M:]S' -> seconds."""
+    raw = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", raw):
+        seconds = float(raw)
+    elif re.fullmatch(r"(\d+:){1,2}\d+", raw):
+        seconds = 0.0
+        for part in raw.split(":"):
+            seconds = seconds * 60 + int(part)
+    elif re.fullmatch(r"(\d+(\.\d+)?[smhd])+", raw):
+        seconds = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhd])", raw))
+    else:
+        raise typer.BadParameter(f"cannot read {text!r} as a duration (e.g. 90, 30m, 2h, 1h30m, 01:30:00)")
+    if seconds <= 0:
+        raise typer.BadParameter(f"duration {text!r} must be > 0")
+    return seconds
+
+
+def _client_call(fn: Callable[..., None]) -> Callable[..., None]:
+    """Turn unreachable servers and refused requests into one clear line and exit code 1."""
+
+    @wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except ClientError as e:
+            typer.echo(f"kaon: {e}", err=True)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _print_json(doc: object) -> None:
+    typer.echo(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts is not None else "-"
+
+
+def _jobs_table(items: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title, show_header=True, header_style="bold")
+    for col in ("id", "name", "user", "queue", "state", "gpus", "types", "where", "submitted", "started", "exit"):
+        table.add_column(col)
+    for j in items:
+        grant = j.get("grant")
+        where = f"{','.join(grant['nodes'])}:{','.join(map(str, grant['devices']))}" if grant else "-"
+        code = j["exit_code"] if j["exit_code"] is not None else (f"sig {j['signal']}" if j["signal"] else "-")
+        table.add_row(
+            str(j["id"]),
+            j["name"] or "-",
+            j["user"] or "-",
+            j["queue"],
+            j["state"],
+            str(j["gpus"]),
+            ",".join(j["gpu_types"] or ["any"]),
+            where,
+            _when(j["submit_time"]),
+            _when(j["start_time"]),
+            str(code),
+        )
+    Console().print(table)
+
+
+@_client_call
+def submit(
+    command: Annotated[list[str], typer.Argument(help="the command, after --")],
+    gpus: Annotated[int, typer.Option(help="GPUs the job needs")] = 1,
+    gpu_type: Annotated[str | None, typer.Option("--gpu-type", help="allowed GPU types, e.g. V100,A100")] = None,
+    time_limit: Annotated[str | None, typer.Option("--time", help="time limit, e.g. 30m, 2h, 01:30:00")] = None,
+    priority: Annotated[int, typer.Option(help="higher runs first under priority-aware policies")] = 0,
+    queue: Annotated[str, typer.Option(help="queue name")] = "default",
+    name: Annotated[str | None, typer.Option(help="job name")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
+    retries: Annotated[int, typer.Option(help="extra attempts after a failure")] = 0,
+    kind: Annotated[str, typer.Option(help="training or inference")] = "training",
+    server: Server = None,
+    as_json: AsJson = False,
+) -> None:
+    """Submit a job: kaon submit --gpus 2 --time 2h -- python train.py"""
+    pairs = {}
+    for item in env or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise typer.BadParameter(f"--env {item!r} must be KEY=VALUE")
+        pairs[key] = value
+    body: dict[str, Any] = {
+        "command": command,
+        "gpus": gpus,
+        "priority": priority,
+        "queue": queue,
+        "name": name,
+        "env": pairs,
+        "retries": retries,
+        "kind": kind,
+        "user": getpass.getuser(),
+        "cwd": os.getcwd(),
+    }
+    if gpu_type:
+        body["gpu_types"] = [t.strip() for t in gpu_type.split(",") if t.strip()]
+    if time_limit:
+        body["time_limit_s"] = parse_duration(time_limit)
+    with KaonClient(server) as c:
+        job = c.submit(body)
+    if as_json:
+        _print_json(job)
+    else:
+        typer.echo(f"submitted job {job['id']}")
+
+
+@_client_call
+def queue(
+    queue_name: Annotated[str | None, typer.Option("--queue", help="only this queue")] = None,
+    user: Annotated[str | None, typer.Option(help="only this user's jobs")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many jobs")] = 1000,
+    server: Server = None,
+    as_json: AsJson = False,
+) -> None:
+    """Pending and running jobs, in submission order."""
+    with KaonClient(server) as c:
+        page = c.jobs(["PENDING", "RUNNING"], limit=limit, queue=queue_name, user=user)
+    if as_json:
+        _print_json(page)
+    else:
+        _jobs_table(page["items"], f"{page['total']} active jobs")
+
+
+@_client_call
+def history(
+    limit: Annotated[int, typer.Option(help="at most this many jobs, newest first")] = 100,
+    user: Annotated[str | None, typer.Option(help="only this user's jobs")] = None,
+    server: Server = None,
+    as_json: AsJson = False,
+) -> None:
+    """Finished jobs (completed, failed, cancelled, timed out), newest first."""
+    with KaonClient(server) as c:
+        page = c.jobs(["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], limit=limit, user=user, newest_first=True)
+    if as_json:
+        _print_json(page)
+    else:
+        _jobs_table(page["items"], f"{page['total']} finished jobs")
+
+
+@_client_call
+def show(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
+    """Everything the server knows about one job."""
+    with KaonClient(server) as c:
+        job = c.job(job_id)
+    if as_json:
+        _print_json(job)
+        return
+    for key, value in job.items():
+        if key.endswith("_time") and value is not None:
+            value = f"{_when(value)} ({value})"
+        typer.echo(f"{key:>13}: {value}")
+
+
+@_client_call
+def cancel(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
+    """Cancel a job: dropped from the queue, or SIGTERM then SIGKILL if running."""
+    with KaonClient(server) as c:
+        job = c.cancel(job_id)
+    if as_json:
+        _print_json(job)
+    elif job["state"] == "CANCELLED":
+        typer.echo(f"job {job_id} cancelled")
+    elif job["state"] == "RUNNING":
+        typer.echo(f"job {job_id} is being stopped")
+    else:
+        typer.echo(f"job {job_id} already ended: {job['state']}")
+
+
+@_client_call
+def explain(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
+    """Why a job is (still) pending: free GPUs per type, queue position, predicted start."""
+    with KaonClient(server) as c:
+        why = c.explain(job_id)
+    if as_json:
+        _print_json(why)
+        return
+    typer.echo(f"job {job_id} {why['state']}: {why['message']}")
+    if why["queue_position"] is not None:
+        typer.echo(f"  queue position {why['queue_position']} of {why['queue_length']}")
+    for r in why["reasons"]:
+        typer.echo(f"  {r['message']}")
+    if why["predicted_start"] is not None:
+        typer.echo(f"  earliest start if running jobs use their whole time limit: {_when(why['predicted_start'])}")
+
+
+@_client_call
+def logs(
+    job_id: int,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing until the job ends")] = False,
+    server: Server = None,
+    as_json: AsJson = False,
+) -> None:
+    """A job's stdout and stderr."""
+    offset = 0
+    with KaonClient(server) as c:
+        while True:
+            chunk = c.logs(job_id, offset)
+            if as_json:
+                _print_json(chunk)
+            else:
+                sys.stdout.write(chunk["text"])
+                sys.stdout.flush()
+            offset = chunk["next_offset"]
+            if not follow or chunk["complete"]:
+                return
+            if not chunk["text"]:
+                time.sleep(0.5)
+
+
+@_client_call
+def nodes(server: Server = None, as_json: AsJson = False) -> None:
+    """The GPUs the service schedules, and which are free."""
+    with KaonClient(server) as c:
+        items = c.nodes()
+    if as_json:
+        _print_json(items)
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("node", "type", "gpus", "free", "free devices", "up"):
+        table.add_column(col)
+    for n in items:
+        table.add_row(
+            n["name"], n["gpu_type"], str(n["gpus"]), str(len(n["free_devices"])),
+            ",".join(map(str, n["free_devices"])) or "-", "yes" if n["up"] else "no",
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("submit", context_settings={"allow_interspersed_args": False})(submit)
+    for name, fn in (
+        ("queue", queue),
+        ("history", history),
+        ("show", show),
+        ("cancel", cancel),
+        ("explain", explain),
+        ("logs", logs),
+        ("nodes", nodes),
+    ):
+        app.command(name)(fn)

@@ -1,0 +1,117 @@
+"""`KaonClient`: a small typed HTTP client for the service's REST API, used by the CLI verbs.
+
+The server address comes from, in order: an explicit argument, the KAON_SERVER environment
+variable, `server = "..."` in the user's config file (config.toml in kaon's config directory), or
+http://127.0.0.1:8265.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import platformdirs
+
+DEFAULT_SERVER = "http://127.0.0.1:8265"
+
+
+class ClientError(RuntimeError):
+    """The server could not be reached or refused the request; the message says why."""
+
+
+def config_path() -> Path:
+    return Path(platformdirs.user_config_dir("kaon", appauthor=False)) / "config.toml"
+
+
+def server_address(explicit: str | None = None, config: Path | None = None) -> str:
+    if explicit:
+        return explicit.rstrip("/")
+    if os.environ.get("KAON_SERVER"):
+        return os.environ["KAON_SERVER"].rstrip("/")
+    path = config or config_path()
+    if path.exists():
+        try:
+            doc = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ClientError(f"{path}: not valid TOML: {e}") from None
+        server = doc.get("server")
+        if server is not None:
+            if not isinstance(server, str):
+                raise ClientError(f"{path}: field 'server' must be a string")
+            return server.rstrip("/")
+    return DEFAULT_SERVER
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return response.text
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail if isinstance(d, dict)
+        )
+    return str(detail)
+
+
+class KaonClient:
+    def __init__(self, server: str | None = None, timeout_s: float = 30.0) -> None:
+        self.server = server_address(server)
+        self._http = httpx.Client(base_url=f"{self.server}/api/v1", timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KaonClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kw)
+        except httpx.HTTPError as e:
+            raise ClientError(f"cannot reach the kaon server at {self.server}: {e}") from None
+        if response.status_code >= 400:
+            raise ClientError(f"{response.status_code}: {_detail(response)}")
+        return response.json()
+
+    def submit(self, job: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/jobs", json=job)
+
+    def submit_batch(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._call("POST", "/jobs/batch", json={"jobs": jobs})
+
+    def jobs(self, states: list[str] | None = None, limit: int = 100, offset: int = 0, **filters: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
+        if states:
+            params["state"] = states
+        return self._call("GET", "/jobs", params=params)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}")
+
+    def cancel(self, job_id: int) -> dict[str, Any]:
+        return self._call("POST", f"/jobs/{job_id}/cancel")
+
+    def explain(self, job_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/explain")
+
+    def logs(self, job_id: int, offset: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/logs", params={"offset": offset})
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/nodes")
+
+    def queues(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/queues")
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health")
+
+    def reload(self, policy: str | None = None) -> dict[str, Any]:
+        return self._call("POST", "/admin/reload", json={"policy": policy})
