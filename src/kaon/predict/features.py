@@ -38,8 +38,8 @@ DEFAULT_K = 10
 """How many recent finished jobs of a group the window statistics look at."""
 
 MAX_CODES = 250
-"""Most categories one categorical feature keeps; rarer values share the `other` code. Scikit-learn's
-histogram boosting accepts at most 255 distinct codes per feature."""
+"""Most categories one categorical feature keeps (by frequency); rarer values share the `other`
+code, so a model never splits on a category seen a handful of times."""
 
 HISTORY_STATS = ("median", "mean", "last", "count", "since")
 """Per group: median / mean / last log-duration of the last k finished, log1p(finished count),
@@ -313,11 +313,6 @@ class FeatureSchema:
         cats = tuple(f"{c}_code" for c in self.categorical)
         hist = tuple(f"{g.name}_{s}" for g in self.groups for s in HISTORY_STATS)
         return static + cats + hist
-
-    @property
-    def categorical_mask(self) -> np.ndarray:
-        names = self.names
-        return np.array([n.endswith("_code") for n in names])
 
     def static(self, cols: JobColumns, epoch: datetime | None) -> np.ndarray:
         hour, weekday = clock_features(cols.submit, epoch)
