@@ -68,3 +68,14 @@ def service(tmp_path: Path) -> Iterator[TestClient]:
 @pytest.fixture(name="wait_for")
 def wait_for_fixture() -> Callable[..., object]:
     return wait_for
+
+
+@pytest.fixture(name="make_service")
+def make_service_fixture() -> Callable[..., TestClient]:
+    """`make_service(tmp_path, **settings)`: an app client not yet started (use it in `with`)."""
+    return make_service
+
+
+@pytest.fixture(name="shutdown")
+def shutdown_fixture() -> Callable[[TestClient], None]:
+    return shutdown
