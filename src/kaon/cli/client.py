@@ -187,9 +187,12 @@ def show(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
 def cancel(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
     """Cancel a job: dropped from the queue, or SIGTERM then SIGKILL if running."""
     with KaonClient(server) as c:
+        before = c.job(job_id)["state"]
         job = c.cancel(job_id)
     if as_json:
         _print_json(job)
+    elif before not in ("PENDING", "RUNNING"):
+        typer.echo(f"job {job_id} already ended: {job['state']}")
     elif job["state"] == "CANCELLED":
         typer.echo(f"job {job_id} cancelled")
     elif job["state"] == "RUNNING":

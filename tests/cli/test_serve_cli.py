@@ -1,0 +1,51 @@
+"""`kaon serve`: flag errors exit 2 with the reason; a served process answers and reloads on SIGHUP."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from kaon.cli import serve
+from kaon.service.spawn import ServerProcess
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    serve.register(app)
+    app.command("noop", hidden=True)(lambda: None)  # keep `serve` a sub-command
+    return app
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--gpus", "2", "--cluster", "gavel-hetero"], "not both"),
+        (["--cluster", "no-such-cluster"], "no such file"),
+        (["--gpus", "0", "--gpu-type", "v100"], ">= 1"),
+        (["--gpus", "2", "--gpu-type", "v100", "--policy", "no-such-policy"], "unknown policy"),
+    ],
+)
+def test_bad_flags_exit_2_with_the_reason(app: typer.Typer, tmp_path: Path, flags: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'k.db'}", "--state-dir", str(tmp_path), *flags])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_served_process_answers_and_survives_sighup(tmp_path: Path) -> None:
+    server = ServerProcess(f"sqlite:///{tmp_path / 'k.db'}", tmp_path / "state", ["--gpus", "2", "--gpu-type", "t4", "--policy", "fifo"])
+    with server:
+        before = httpx.get(f"{server.url}/api/v1/health").json()
+        assert before["policy"] == "fifo" and before["status"] == "ok"
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        after = httpx.get(f"{server.url}/api/v1/health").json()
+        assert after["status"] == "ok" and after["policy"] == "fifo"
+        assert [n["gpu_type"] for n in httpx.get(f"{server.url}/api/v1/nodes").json()] == ["t4"]
