@@ -44,3 +44,28 @@ def test_resolve_bundled_cluster_and_errors() -> None:
 )
 def test_gpu_model_names(raw: str, model: str) -> None:
     assert gpu_model(raw) == model
+
+
+def test_nvml_detection_groups_devices_by_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NVML is faked (no GPU here): two A100s and one V100 become two nodes with their indices."""
+    import types
+
+    names = [b"NVIDIA A100-SXM4-80GB", "Tesla V100-SXM2-16GB", b"NVIDIA A100-SXM4-80GB"]
+    fake = types.ModuleType("pynvml")
+    fake.NVMLError = RuntimeError  # type: ignore[attr-defined]
+    fake.nvmlInit = lambda: None  # type: ignore[attr-defined]
+    fake.nvmlShutdown = lambda: None  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetCount = lambda: len(names)  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetHandleByIndex = lambda i: i  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetName = lambda h: names[h]  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", fake)
+    inv = resolve_inventory()
+    assert inv.source == "nvml"
+    assert inv.cluster.type_names == ("a100", "v100")
+    assert inv.devices == ((0, 2), (1,))
+
+
+def test_no_nvml_and_no_configuration_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)
+    with pytest.raises(InventoryError, match="--gpus N --gpu-type T"):
+        resolve_inventory()
