@@ -11,6 +11,7 @@ The demo scenario is defined once, in `DEMO`, with its policy order in `demo_pol
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from kaon.policy.registry import available, make_policy
 from kaon.sim.engine import ProgressFn, SimConfig, SimResult, Simulator
 from kaon.sim.metrics import JobTable, PolicyMetrics, compute_metrics, job_table
 from kaon.traces.formats import read_trace
+from kaon.traces.jobtypes import assign_job_types
 from kaon.traces.scenario import parse_instant, scale_load, window
 
 BUNDLED_TRACES = Path(__file__).resolve().parent / "data" / "traces"
@@ -69,8 +71,6 @@ def _with_job_types(trace: Trace, cluster: ClusterSpec, seed: int) -> Trace:
     job's speed on each GPU type depends on its type; jobs with a type keep it."""
     if len(cluster.gpu_types) < 2 or all(j.job_type is not None for j in trace.jobs):
         return trace
-    from kaon.traces.jobtypes import assign_job_types
-
     return assign_job_types(trace, seed)
 
 
@@ -113,7 +113,7 @@ class ComparisonResult:
 
     def best_avg_jct(self) -> float:
         """The lowest average JCT among the runs (NaN when no run finished a job)."""
-        values = [r.metrics.avg_jct_s for r in self.runs if r.metrics.avg_jct_s == r.metrics.avg_jct_s]
+        values = [r.metrics.avg_jct_s for r in self.runs if not math.isnan(r.metrics.avg_jct_s)]
         return min(values) if values else float("nan")
 
 

@@ -45,7 +45,8 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_simulate_prints_metrics(runner: CliRunner, files: tuple[Path, Path]) -> None:
     trace, cluster = files
-    result = runner.invoke(app, ["simulate", "--trace", str(trace), "--cluster", str(cluster), "--policy", "fifo"], env=ENV)
+    args = ["simulate", "--trace", str(trace), "--cluster", str(cluster), "--policy", "fifo"]
+    result = runner.invoke(app, args, env=ENV)
     assert result.exit_code == 0, result.output
     assert "4 jobs from" in result.output
     assert "avg_jct_s" in result.output and "90.000" in result.output  # (100 + 140 + 110 + 10) / 4

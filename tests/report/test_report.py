@@ -40,3 +40,10 @@ def test_binned_keeps_the_area() -> None:
     np.testing.assert_allclose(x, [5, 15, 25, 35])
     np.testing.assert_allclose(y, [4, 2, 5, 8])  # [20, 30) is half 2, half 8
     assert (y * 10).sum() == 4 * 10 + 2 * 15 + 8 * 15
+
+
+def test_binned_up_to_an_end() -> None:
+    tl = Timeline(np.array([0.0, 10.0, 40.0]), np.array([4, 2, 0]), np.array([0, 0, 0]), np.array([1, 1, 0]))
+    x, y = binned(tl, tl.busy_gpus, end=20.0, bins=2)
+    np.testing.assert_allclose(x, [5, 15])
+    np.testing.assert_allclose(y, [4, 2])

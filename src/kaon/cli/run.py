@@ -161,6 +161,8 @@ def metrics_table(spec: str, metrics: PolicyMetrics) -> Table:
         value = getattr(metrics, f.name)
         if isinstance(value, int):
             text = str(value)
+        elif math.isnan(value):
+            text = "-"
         elif f.name.endswith("_s"):
             text = f"{value:.3f} ({_duration(value)})"
         else:
@@ -197,7 +199,9 @@ def simulate(
 def compare(
     trace: TraceOpt,
     cluster: ClusterOpt,
-    policies: Annotated[str, typer.Option("--policies", help="comma-separated policy specs, e.g. fifo,sjf,tiresias:queues=3")],
+    policies: Annotated[
+        str, typer.Option("--policies", help="comma-separated policy specs, e.g. fifo,sjf,tiresias:queues=3")
+    ],
     out: Annotated[Path, typer.Option("--out", help="directory for summary.json, jobs CSVs and report.html")],
     format: FormatOpt = None,  # noqa: A002 - the option's name
     start: StartOpt = None,

@@ -34,15 +34,29 @@ BAR_METRICS = (
 )
 
 
-def binned(timeline: Timeline, values: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
+def binned(
+    timeline: Timeline, values: np.ndarray, end: float | None = None, bins: int = BINS
+) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres and the time-average of the step function `values` in each of `bins` equal
-    bins spanning the timeline."""
+    bins from the timeline's start to `end` (default: its last event)."""
     t = timeline.time
-    if len(t) < 2 or t[-1] <= t[0]:
+    stop = t[-1] if end is None and len(t) else end
+    if len(t) < 2 or stop is None or stop <= t[0]:
         return t.astype(np.float64), values.astype(np.float64)
-    edges = np.linspace(t[0], t[-1], bins + 1)
+    edges = np.linspace(t[0], stop, bins + 1)
     area = np.diff(step_integral(t, values, edges))
     return (edges[:-1] + edges[1:]) / 2, area / np.diff(edges)
+
+
+def busy_period_end(comparison: ComparisonResult, share: float = 0.99) -> float | None:
+    """The latest time, over policies, by which `share` of the jobs finished. Philly's longest
+    jobs run for weeks after the rest are done; plotting up to here keeps the busy part legible."""
+    ends = []
+    for run in comparison.runs:
+        finish = run.table.finish[run.table.finished]
+        if len(finish):
+            ends.append(float(np.quantile(finish, share)))
+    return max(ends) if ends else None
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -76,10 +90,11 @@ def _plot_over_time(
 ) -> Path:
     fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
+    end = busy_period_end(comparison)
     for run in comparison.runs:
-        x, y = binned(run.result.timeline, series(run.result))
+        x, y = binned(run.result.timeline, series(run.result), end)
         ax.plot(x / HOUR, y, label=run.spec, linewidth=1.0)
-    ax.set_xlabel("time since the scenario's start (h)")
+    ax.set_xlabel("time since the scenario's start (h), until 99% of jobs finished under every policy")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if ylim is not None:
