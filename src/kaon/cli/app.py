@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kaon.cli import policies, run, traces
+from kaon.cli import client, policies, predict, run, serve, traces
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -21,6 +21,9 @@ def _root() -> None:
 policies.register(app)
 run.register(app)
 traces.register(app)
+predict.register(app)
+serve.register(app)
+client.register(app)
 
 
 def main() -> None:
