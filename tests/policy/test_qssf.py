@@ -68,8 +68,9 @@ def test_model_estimates_are_batched_until_something_can_start(tiny_cluster) -> 
     policy.estimator = fake  # type: ignore[assignment]
     schedule = _schedule(policy, tiny_cluster)
     assert schedule["c"] == (100.0, 180.0) and schedule["b"] == (180.0, 230.0)
-    # a alone at t=0, then nothing can start until t=100: b, c, d are ranked in one batch.
-    assert fake.batches == [["a"], ["b", "c", "d"]]
+    # a fits alone at t=0 and starts unranked; nothing can start until t=100, when b, c and d
+    # are ranked in one batch.
+    assert fake.batches == [["b", "c", "d"]]
 
 
 def test_online_default_and_saved_model_both_run(tmp_path: Path, tiny_cluster) -> None:  # noqa: ANN001

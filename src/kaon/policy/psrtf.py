@@ -16,7 +16,9 @@ each such step a running job's rank worsens, so the policy asks to be woken at t
 Preemption goes through `PriorityPolicy` with a minimum `lease` (default 360 s, Gavel's round), so
 short arrivals do not thrash a job that has just paid its restart overhead. Estimates come from
 `kaon.predict.online.OnlineEstimator`, as in `qssf`: a saved predictor (`model=DIR`) or one learned
-during the run.
+during the run. As in `qssf`, model calls are deferred until ranks matter: arrivals that all fit
+while nobody ranked waits start unranked, and get their estimates, with everything else not yet
+estimated, in one batch at the first decision with a job waiting.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision, SchedulerView
 from kaon.policy.priority import PriorityPolicy
+from kaon.policy.qssf import place_all
 from kaon.policy.registry import register
 from kaon.predict.online import Estimate, OnlineEstimator
 from kaon.sim.state import JobState
@@ -68,6 +71,8 @@ class Psrtf(PriorityPolicy):
         self.estimator = OnlineEstimator(model, refit_every=refit_every, min_history=min_history)
         self._estimates: dict[int, Estimate] = {}
         self._unranked: list[JobState] = []
+        self._unestimated: dict[int, JobState] = {}
+        """Jobs started without an estimate (all fitted at once), until the next batch."""
 
     def remaining(self, job: JobState, executed: float) -> float:
         """Predicted remaining GPU-time of `job` after `executed` wall seconds of running."""
@@ -99,14 +104,30 @@ class Psrtf(PriorityPolicy):
             self._estimates[job.index] = estimate
             super().job_arrived(job, now)
 
+    def job_started(self, job: JobState, now: float) -> None:
+        if job in self.queue:
+            super().job_started(job, now)
+        else:
+            self._unestimated[job.index] = job
+
     def job_finished(self, job: JobState, now: float) -> None:
-        del self._estimates[job.index]
+        self._estimates.pop(job.index, None)
+        self._unestimated.pop(job.index, None)
         self.estimator.finished(job, now)
 
     def decide(self, view: SchedulerView) -> Decision:
-        if self._unranked:
-            for job, estimate in zip(self._unranked, self.estimator.estimate_many(self._unranked)):
-                self._estimates[job.index] = estimate
-                super().job_arrived(job, view.now)
-            self._unranked.clear()
+        if self._unranked and not self.queue:
+            starts = place_all(self, self._unranked, view.capacity)
+            if starts is not None:
+                self._unranked.clear()
+                return Decision(starts=starts)
+        if not self._unranked and not self.queue:
+            return Decision()
+        batch = self._unranked + list(self._unestimated.values())
+        for job, estimate in zip(batch, self.estimator.estimate_many(batch)):
+            self._estimates[job.index] = estimate
+        for job in self._unranked:
+            super().job_arrived(job, view.now)
+        self._unranked.clear()
+        self._unestimated.clear()
         return super().decide(view)

@@ -10,16 +10,38 @@ Estimates come from `kaon.predict.online.OnlineEstimator`: a saved predictor (`m
 with `kaon predict fit`), or by default one learned during the run from the jobs finished so far,
 refitted every `refit_every` finishes, with the queue median before enough jobs have finished. A
 job's rank is fixed once it has an estimate.
+
+Ranking costs a model call, so it is done only when it can matter: while the cluster is full new
+arrivals wait unranked (and are ranked together at the next chance to start), and when nothing
+ranked is waiting and every new arrival fits, they all start in arrival order without a
+prediction, since no order would start a different set of jobs.
 """
 
 from __future__ import annotations
 
-from kaon.core.placement import PlacementStrategy
+from collections.abc import Sequence
+
+from kaon.core.placement import FreeCapacity, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
 from kaon.policy.priority import PendingQueue
 from kaon.policy.registry import register
 from kaon.predict.online import Estimate, OnlineEstimator
 from kaon.sim.state import JobState
+
+
+def place_all(policy: Policy, jobs: Sequence[JobState], capacity: FreeCapacity) -> list[Start] | None:
+    """Placements for all of `jobs` in order on a copy of `capacity`, or None if one does not fit."""
+    if sum(j.num_gpus for j in jobs) > capacity.total_free:
+        return None
+    cap = capacity.copy()
+    starts = []
+    for job in jobs:
+        p = policy.place(job, cap)
+        if p is None:
+            return None
+        cap.allocate(p)
+        starts.append(Start(job, p))
+    return starts
 
 
 @register
@@ -51,7 +73,8 @@ class Qssf(Policy):
             self._rank(job, estimate)
 
     def job_started(self, job: JobState, now: float) -> None:
-        self.queue.remove(job)
+        if job in self.queue:
+            self.queue.remove(job)
 
     def job_finished(self, job: JobState, now: float) -> None:
         self.estimator.finished(job, now)
@@ -60,6 +83,11 @@ class Qssf(Policy):
         decision = Decision()
         if view.capacity.total_free == 0:
             return decision  # nothing can start: leave new arrivals unranked, to batch them later
+        if self._unranked and not self.queue:
+            starts = place_all(self, self._unranked, view.capacity)
+            if starts is not None:
+                self._unranked.clear()
+                return Decision(starts=starts)
         if self._unranked:
             for job, estimate in zip(self._unranked, self.estimator.estimate_many(self._unranked)):
                 self._rank(job, estimate)
