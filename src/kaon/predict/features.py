@@ -238,22 +238,26 @@ class RunningHistory:
             st.last_finish = finish
 
     def features(self, spec: JobSpec, now: float) -> np.ndarray:
-        row = np.full(len(self.groups) * len(HISTORY_STATS), np.nan)
-        for gi, (group, states) in enumerate(zip(self.groups, self._state)):
+        """Plain Python over at most k values per group: numpy's per-call overhead on arrays this
+        small would cost ten times more, at every arrival."""
+        row: list[float] = []
+        nan = math.nan
+        for group, states in zip(self.groups, self._state):
             st = states.get(group.key(spec))
-            col = gi * len(HISTORY_STATS)
-            if st is None or st.count == 0:
-                row[col + 3] = 0.0
+            if st is None:
+                row += (nan, nan, nan, 0.0, nan)
                 continue
-            recent = np.fromiter(st.recent, dtype=np.float64, count=len(st.recent))
-            row[col : col + 5] = (
-                np.median(recent),
-                recent.mean(),
-                recent[-1],
+            recent = sorted(st.recent)
+            n, mid = len(recent), len(recent) // 2
+            median = recent[mid] if n % 2 else (recent[mid - 1] + recent[mid]) / 2
+            row += (
+                median,
+                sum(st.recent) / n,
+                st.recent[-1],
                 math.log1p(st.count),
                 math.log1p(max(now - st.last_finish, 0.0)),
             )
-        return row
+        return np.array(row)
 
 
 class Vocabulary:

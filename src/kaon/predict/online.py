@@ -35,7 +35,7 @@ from kaon.sim.state import JobState
 PRIOR_S = 3600.0
 """The estimate before any job has finished: every job alike, so order falls back to size and arrival."""
 
-ONLINE_CONFIG = PredictorConfig(max_iter=60, learning_rate=0.15, min_samples_leaf=20)
+ONLINE_CONFIG = PredictorConfig(max_iter=40, learning_rate=0.2, min_samples_leaf=20)
 """Fewer, larger boosting steps than offline: an online refit happens during the replay."""
 
 
@@ -57,7 +57,7 @@ class OnlineEstimator:
         *,
         refit_every: int = 2000,
         min_history: int = 100,
-        max_train: int = 5000,
+        max_train: int = 3000,
     ) -> None:
         if refit_every < 1 or min_history < 2 or max_train < min_history:
             raise ValueError(
