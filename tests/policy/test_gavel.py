@@ -145,7 +145,7 @@ jobs_st = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(jobs_st, st.sampled_from(["gavel", "gavel-agnostic"]))
 def test_every_job_finishes_within_capacity(jobs: list[tuple[float, float, int, str | None]], name: str) -> None:
     cluster = ClusterSpec(

@@ -22,12 +22,14 @@ solves with HiGHS:
 
 - Gavel derives `ref_j` from a first, agnostic LP solve. That LP is degenerate (any split across
   types is optimal), so ECOS's interior point and HiGHS's simplex would give different references.
-  kaon uses the closed-form equal share above: one solve instead of two, and well defined.
+  kaon uses the closed-form equal share above: one solve instead of two, and well defined. It also
+  counts `scale_j` once: Gavel's solved reference already shrinks as 1/scale_j, so its aware
+  policy, unlike its agnostic one, gives a k-GPU job only 1/k of the GPU-seconds of a 1-GPU job.
 - A max-min LP only pins down the smallest job; everything else is free on the optimal face and a
   simplex solver returns an arbitrary vertex of it, often leaving capacity unassigned. kaon adds
-  `tiebreak / n * sum_j rho_j` to the objective, which picks the point of the face with the most
-  total normalised throughput (the efficient one) at the price of at most a `tiebreak` fraction of
-  the max-min value.
+  `tiebreak` times the mean normalised throughput to the objective, which picks the efficient
+  point of the face; the max-min value it gives up is at most `tiebreak` times the largest
+  normalised throughput.
 
 The constraint matrix is assembled in one shot with `scipy.sparse` from index arrays of the
 allowed (job, type) pairs; there is no per-element Python loop.
@@ -50,7 +52,8 @@ class AllocationError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class MaxMinAllocation:
     """The solved allocation. `x[j, t]` is job j's time fraction on type t; `value` is the max-min
-    normalised throughput (the LP's `z`); `solve_s` is the wall time of the solver call, for reporting."""
+    normalised throughput (the LP's `z`); `solve_s` is the wall time of the solver call, for
+    reporting."""
 
     x: np.ndarray
     value: float
