@@ -1,8 +1,7 @@
 """`JobBook`: the service's in-memory scheduling state, kept with the simulator's own types.
 
-Jobs are `JobState`s built from `JobSpec`s, capacity is a `FreeCapacity`, and a policy sees a
-`SchedulerView` exactly as in the simulator; the transitions below mirror the engine's, with the
-wall clock's `now`. What the service adds is a third set besides pending and running: *stopping*
+Jobs are `JobState`s built from `JobSpec`s, and pending/running/capacity and the transitions
+between them are the simulator's own `JobLedger`, driven with the wall clock's `now`. What the service adds is a third set besides pending and running: *stopping*
 jobs, asked to stop but whose processes still hold their GPUs. The policy sees them in neither
 set (it cannot preempt or start them twice) and their GPUs stay allocated until they exit.
 
@@ -16,12 +15,12 @@ from collections.abc import Iterable
 import numpy as np
 
 from kaon.core.job import JobSpec
-from kaon.core.placement import FreeCapacity, Placement
+from kaon.core.placement import Placement
 from kaon.core.throughput import SpeedModel
 from kaon.executors.inventory import Inventory
-from kaon.policy.base import SchedulerView
 from kaon.service.gpu_pool import GpuPool
-from kaon.sim.state import JobState, JobStatus
+from kaon.sim.ledger import JobLedger
+from kaon.sim.state import JobState
 from kaon.store.records import Grant, JobRecord, StopRequest
 
 
@@ -40,18 +39,18 @@ def spec_of(record: JobRecord) -> JobSpec:
     )
 
 
-class JobBook:
+class JobBook(JobLedger):
+    """The ledger plus what only real jobs have: store records, device grants, and jobs that were
+    asked to stop but still hold their GPUs."""
+
     def __init__(self, inventory: Inventory, speed_model: SpeedModel | None = None) -> None:
+        super().__init__(inventory.cluster)
         self.inventory = inventory
-        self.cluster = inventory.cluster
         self.speed_model = speed_model or SpeedModel(self.cluster)
-        self.capacity = FreeCapacity(self.cluster)
         self.pool = GpuPool(inventory)
         self.records: dict[int, JobRecord] = {}
         self.jobs: dict[int, JobState] = {}
         self.grants: dict[int, Grant] = {}
-        self.pending: dict[str, JobState] = {}
-        self.running: dict[str, JobState] = {}
         self.stopping: dict[str, JobState] = {}
         self.stop_reasons: dict[int, StopRequest] = {}
 
@@ -82,9 +81,6 @@ class JobBook:
     def job(self, job_id: int) -> JobState | None:
         return self.jobs.get(job_id)
 
-    def view(self, now: float) -> SchedulerView:
-        return SchedulerView(now, self.pending, self.running, self.capacity, self.cluster)
-
     # --- transitions (the engine's, on the wall clock) ----------------------------------------
 
     def fits(self, job: JobState, p: Placement) -> bool:
@@ -94,7 +90,7 @@ class JobBook:
         node_type, free = self.cluster.node_type, self.capacity.free
         return all(node_type[n] == p.gpu_type and free[n] >= g for n, g in zip(p.nodes, p.gpus))
 
-    def start(self, job: JobState, p: Placement, grant: Grant, now: float) -> None:
+    def launch(self, job: JobState, p: Placement, grant: Grant, now: float) -> None:
         """Run `job` on `p`, with the devices `pool.choose(p)` gave (and the store recorded)."""
         self.pool.claim(grant)
         self._run(job, p, grant, now)
@@ -107,19 +103,9 @@ class JobBook:
         return grant
 
     def _run(self, job: JobState, p: Placement, grant: Grant, now: float) -> None:
-        self.capacity.allocate(p)
-        del self.pending[job.job_id]
-        self.running[job.job_id] = job
         self.grants[job.index] = grant
-        job.status = JobStatus.RUNNING
-        job.placement = p
-        job.rate = float(job.speeds[p.gpu_type]) * (self.cluster.spread_slowdown if p.spread else 1.0)
-        job.run_start = now
-        job.progress_start = now
-        if job.first_start is None:
-            job.first_start = now
-        job.starts += 1
-        job.version += 1
+        # A real restart's checkpoint restore happens inside the job's own process: no modelled overhead.
+        self.start(job, p, now)
 
     def mark_stopping(self, job: JobState, why: StopRequest) -> None:
         """Asked to stop: hidden from the policy, GPUs held until the process exits."""
@@ -128,36 +114,14 @@ class JobBook:
             del self.running[job.job_id]
             self.stopping[job.job_id] = job
 
-    def _stop_run(self, job: JobState, now: float) -> None:
-        job.remaining = job.remaining_at(now)
-        job.attained = job.attained_at(now)
-        job.executed = job.executed_at(now)
-        job.last_run_duration = now - job.run_start
-        assert job.placement is not None
-        self.capacity.release(job.placement)
+    def stop_run(self, job: JobState, now: float) -> None:
+        super().stop_run(job, now)
         self.pool.release(self.grants.pop(job.index))
-        self.running.pop(job.job_id, None)
         self.stopping.pop(job.job_id, None)
         self.stop_reasons.pop(job.index, None)
-        job.placement = None
-        job.rate = 0.0
-        job.version += 1
-
-    def requeue(self, job: JobState, now: float) -> None:
-        """The run ended but the job goes on (preempted, or retried): back to the end of the queue."""
-        self._stop_run(job, now)
-        job.status = JobStatus.PENDING
-        job.preemptions += 1
-        job.queued_since = now
-        self.pending[job.job_id] = job
 
     def finish(self, job: JobState, now: float) -> None:
         """The job left the system for good, from running or from the queue (cancelled)."""
-        if job.status is JobStatus.RUNNING:
-            self._stop_run(job, now)
-        else:
-            del self.pending[job.job_id]
-        job.status = JobStatus.FINISHED
-        job.finish_time = now
+        super().finish(job, now)
         del self.jobs[job.index]
         del self.records[job.index]

@@ -258,7 +258,7 @@ class SchedulerLoop:
             pid=None,
         )
         self.book.records[job.index] = record
-        self.book.start(job, p, grant, now)
+        self.book.launch(job, p, grant, now)
         self.host.policy.job_started(job, now)
         self.executor.launch(run_request(record), grant)
 

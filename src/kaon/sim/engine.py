@@ -18,9 +18,10 @@ import numpy as np
 
 from kaon.core.cluster import ClusterSpec
 from kaon.core.job import Trace
-from kaon.core.placement import FreeCapacity
+from kaon.core.placement import Placement
 from kaon.core.throughput import SpeedModel
-from kaon.policy.base import Decision, Policy, SchedulerView
+from kaon.policy.base import Decision, Policy
+from kaon.sim.ledger import JobLedger, TransitionError
 from kaon.sim.state import JobState, JobStatus
 
 _FINISH, _ARRIVAL, _WAKE = 0, 1, 2
@@ -82,9 +83,7 @@ class Simulator:
         model = speed_model or SpeedModel(cluster)
         self.jobs = [JobState(spec, i, model.speeds(spec.job_type, spec.num_gpus)) for i, spec in enumerate(trace.jobs)]
         self._restrict_types()
-        self.capacity = FreeCapacity(cluster)
-        self.pending: dict[str, JobState] = {}
-        self.running: dict[str, JobState] = {}
+        self.ledger = JobLedger(cluster)
         self.now = 0.0
         self._heap: list[tuple[float, int, int, JobState | None, int]] = []
         self._seq = 0
@@ -145,14 +144,14 @@ class Simulator:
                 job = arrivals[ai]
                 ai += 1
                 self.events += 1
-                self.pending[job.job_id] = job
+                self.ledger.enqueue(job)
                 self.policy.job_arrived(job, t)
-            if self.pending or self.policy.preemptive:
-                self._apply(self.policy.decide(self._view()))
+            if self.ledger.pending or self.policy.preemptive:
+                self._apply(self.policy.decide(self.ledger.view(t)))
             self._record()
         if progress:
             progress(self._finished, total)
-        unfinished = len(self.pending) + len(self.running) + (total - ai)
+        unfinished = len(self.ledger.pending) + len(self.ledger.running) + (total - ai)
         end = horizon if unfinished and self.config.horizon_s is not None else self.now
         return SimResult(
             policy=self.policy.name,
@@ -171,18 +170,16 @@ class Simulator:
             wall_s=time.perf_counter() - wall0,
         )
 
-    def _view(self) -> SchedulerView:
-        return SchedulerView(self.now, self.pending, self.running, self.capacity, self.cluster)
-
     def _record(self) -> None:
-        busy = self.cluster.total_gpus - self.capacity.total_free
+        busy = self.cluster.total_gpus - self.ledger.capacity.total_free
+        pending, running = len(self.ledger.pending), len(self.ledger.running)
         if self._tl_time and self._tl_time[-1] == self.now:
-            self._tl_busy[-1], self._tl_pending[-1], self._tl_running[-1] = busy, len(self.pending), len(self.running)
+            self._tl_busy[-1], self._tl_pending[-1], self._tl_running[-1] = busy, pending, running
             return
         self._tl_time.append(self.now)
         self._tl_busy.append(busy)
-        self._tl_pending.append(len(self.pending))
-        self._tl_running.append(len(self.running))
+        self._tl_pending.append(pending)
+        self._tl_running.append(running)
 
     def _apply(self, decision: Decision) -> None:
         self.decisions += 1
@@ -190,7 +187,7 @@ class Simulator:
         for action in decision.preempts:
             self._preempt(action.job)
         for action in decision.starts:
-            self._start(action.job, action)
+            self._start(action.job, action.placement)
         if decision.wake_at is not None:
             if decision.wake_at <= now:
                 raise InvariantError(f"policy {self.policy.name} asked to wake at {decision.wake_at} <= now {now}")
@@ -198,62 +195,27 @@ class Simulator:
                 self._wakes.add(decision.wake_at)
                 self._push(decision.wake_at, _WAKE, None)
 
-    def _start(self, job: JobState, action) -> None:  # noqa: ANN001 - a Start
-        if job.status is not JobStatus.PENDING or job.job_id not in self.pending:
-            raise InvariantError(f"policy {self.policy.name} started {job.job_id}, which is {job.status.value}")
-        p = action.placement
-        if p.num_gpus != job.num_gpus:
-            raise InvariantError(f"placement of {job.job_id} has {p.num_gpus} GPUs, job asks {job.num_gpus}")
-        speed = float(job.speeds[p.gpu_type])
-        if speed <= 0:
-            raise InvariantError(f"{job.job_id} placed on a GPU type it may not use")
-        self.capacity.allocate(p)
-        now = self.now
-        del self.pending[job.job_id]
-        self.running[job.job_id] = job
-        job.status = JobStatus.RUNNING
-        job.placement = p
-        job.rate = speed * (self.cluster.spread_slowdown if p.spread else 1.0)
-        job.run_start = now
-        overhead = self.config.restart_overhead_s if job.starts > 0 else 0.0
-        job.progress_start = now + overhead
-        if job.first_start is None:
-            job.first_start = now
-        job.starts += 1
-        job.version += 1
+    def _start(self, job: JobState, p: Placement) -> None:
+        try:
+            self.ledger.start(job, p, self.now, self.config.restart_overhead_s)
+        except TransitionError as e:
+            raise InvariantError(f"policy {self.policy.name}: {e}") from None
         self._push(job.progress_start + job.remaining / job.rate, _FINISH, job, job.version)
-        self.policy.job_started(job, now)
-
-    def _stop_run(self, job: JobState) -> None:
-        now = self.now
-        job.remaining = job.remaining_at(now)
-        job.attained = job.attained_at(now)
-        job.executed = job.executed_at(now)
-        job.last_run_duration = now - job.run_start
-        assert job.placement is not None
-        self.capacity.release(job.placement)
-        del self.running[job.job_id]
-        job.placement = None
-        job.rate = 0.0
-        job.version += 1
+        self.policy.job_started(job, self.now)
 
     def _preempt(self, job: JobState) -> None:
-        if job.status is not JobStatus.RUNNING:
-            raise InvariantError(f"policy {self.policy.name} preempted {job.job_id}, which is {job.status.value}")
-        self._stop_run(job)
-        job.status = JobStatus.PENDING
-        job.preemptions += 1
-        job.queued_since = self.now
-        self.pending[job.job_id] = job
+        try:
+            self.ledger.requeue(job, self.now)
+        except TransitionError as e:
+            raise InvariantError(f"policy {self.policy.name}: {e}") from None
         self.policy.job_preempted(job, self.now)
 
     def _finish(self, job: JobState) -> None:
-        self._stop_run(job)
-        if job.remaining > 1e-6 * max(1.0, job.spec.duration):
-            raise InvariantError(f"{job.job_id} finished with {job.remaining:.6f}s of work left")
+        remaining = job.remaining_at(self.now)
+        if remaining > 1e-6 * max(1.0, job.spec.duration):
+            raise InvariantError(f"{job.job_id} finished with {remaining:.6f}s of work left")
+        self.ledger.finish(job, self.now)
         job.remaining = 0.0
-        job.status = JobStatus.FINISHED
-        job.finish_time = self.now
         self._finished += 1
         self.policy.job_finished(job, self.now)
 
