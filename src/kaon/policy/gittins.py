@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kaon.core.placement import PlacementStrategy
+from kaon.policy.base import Decision
 from kaon.policy.las import Las
 from kaon.policy.registry import register
 from kaon.sim.state import JobState
@@ -103,16 +104,16 @@ class Gittins(Las):
             return attained
         return (-self.index(np.array(attained))).tolist()
 
-    def next_change(
-        self, running: Sequence[JobState], lease_ends: Sequence[float], preempted: Sequence[JobState], now: float
-    ) -> float | None:
+    def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
         """When a running job past its lease first falls below the best waiting job's index."""
         if self.index is None:
-            return super().next_change(running, lease_ends, preempted, now)
-        keys = [k for k in (self.queue.ceiling(-np.inf), *(self.pending_key(j) for j in preempted)) if k is not None]
+            return super().next_change(running, decision, now)
+        back = (-float(self.index(a.job.attained_at(now))) for a in decision.preempts)
+        keys = [k for k in (self.queue.ceiling(-np.inf), *back) if k is not None]
         if not keys:
             return None
-        free = [(j, j.attained_at(now)) for j, end in zip(running, lease_ends) if end <= now]
+        after, lease_ends = self.running_after(running, decision, now)
+        free = [(j, j.attained_at(now)) for j, end in zip(after, lease_ends) if end <= now]
         if not free:
             return None
         grid, table = self.index.grid, self.index.table

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kaon.core.placement import PlacementStrategy
+from kaon.policy.base import Decision
 from kaon.policy.priority import PriorityPolicy
 from kaon.policy.registry import register
 from kaon.sim.state import JobState
@@ -38,13 +39,12 @@ class Las(PriorityPolicy):
     def running_keys(self, jobs: Sequence[JobState], now: float) -> list[float]:
         return [j.attained_at(now) for j in jobs]
 
-    def next_change(
-        self, running: Sequence[JobState], lease_ends: Sequence[float], preempted: Sequence[JobState], now: float
-    ) -> float | None:
+    def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
         """When a running job's service first exceeds that of a waiting job it is still ahead of."""
-        back = sorted(j.attained_at(now) for j in preempted)
+        after, lease_ends = self.running_after(running, decision, now)
+        back = sorted(a.job.attained_at(now) for a in decision.preempts)
         best: float | None = None
-        for job, lease_end in zip(running, lease_ends):
+        for job, lease_end in zip(after, lease_ends):
             if lease_end > now:
                 continue  # the lease expiry wakes us; the crossing is looked for then
             a = job.attained_at(now)

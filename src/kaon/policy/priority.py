@@ -27,8 +27,12 @@ expiry or whatever crossing the subclass reports (`next_change`).
 from __future__ import annotations
 
 import heapq
+import math
 from abc import abstractmethod
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +44,8 @@ from kaon.sim.state import JobState
 
 Entry = tuple[Any, int, JobState]
 """(key, job index, job): the index breaks ties (arrival order), so the job is never compared."""
+_KEY, _JOB = itemgetter(0), itemgetter(2)
+_GPUS, _TYPE = attrgetter("spec.num_gpus"), attrgetter("placement.gpu_type")
 
 
 class PendingQueue:
@@ -97,6 +103,9 @@ class PendingQueue:
             by_size.setdefault(e[2].num_gpus, []).append(e)
         self._buckets = {g: SortedList(es) for g, es in by_size.items()}
 
+    def first_key(self) -> Any:
+        return self._all[0][0]
+
     def ordered(self) -> Iterator[Entry]:
         return iter(self._all)
 
@@ -152,13 +161,20 @@ class PriorityPolicy(Policy):
     def running_keys(self, jobs: Sequence[JobState], now: float) -> Sequence[Any]:
         """Ranks of running jobs at `now`, comparable with pending keys."""
 
-    def next_change(
-        self, running: Sequence[JobState], lease_ends: Sequence[float], preempted: Sequence[JobState], now: float
-    ) -> float | None:
-        """The next instant after `now` the order may change other than by a lease expiry or an
-        arrival or finish (a threshold crossing); `running` are the jobs running after this
-        decision, `preempted` those it sends back to the queue. None: never."""
+    def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
+        """The next instant after `now` the order may change other than by a lease expiry, an
+        arrival or a finish (a threshold crossing), given the jobs `running` before `decision`.
+        None: never."""
         return None
+
+    def contenders(self, running: Sequence[JobState], now: float, head: Any) -> list[Entry]:
+        """Running jobs past their lease ranked strictly behind `head` (the best waiting key), as
+        (key, index, job), best first: the only ones a waiting job could take GPUs from."""
+        keys = self.running_keys(running, now)
+        lease = self.lease
+        out = [(k, j.index, j) for j, k in zip(running, keys) if k > head and now >= j.run_start + lease]
+        out.sort()
+        return out
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -186,63 +202,71 @@ class PriorityPolicy(Policy):
         if not self.queue:
             return Decision()
         now = view.now
-        budget = view.cluster.gpus_per_type().tolist()
         running = list(view.running.values())
-        keys = self.running_keys(running, now) if running else ()
-        contenders: list[Entry] = []
-        for job, key in zip(running, keys):
-            assert job.placement is not None
-            if now < job.run_start + self.lease:
-                budget[job.placement.gpu_type] -= job.num_gpus
-            else:
-                contenders.append((key, job.index, job))
-        contenders.sort()
-
-        dropped: list[JobState] = []
+        order = self.contenders(running, now, self.queue.first_key()) if running else []
+        n_types = len(view.cluster.gpu_types)
+        # claimed[t][i]: GPUs of type t held by the i best contenders (prefix sums, one numpy pass).
+        jobs = list(map(_JOB, order))
+        if not jobs:
+            claimed = [[0]] * n_types
+        elif n_types == 1:
+            claimed = [[0, *accumulate(map(_GPUS, jobs))]]
+        else:
+            gpus = np.fromiter(map(_GPUS, jobs), np.int64, len(jobs))
+            held = np.zeros((n_types, len(jobs) + 1), dtype=np.int64)
+            held[np.fromiter(map(_TYPE, jobs), np.int64, len(jobs)), np.arange(1, len(jobs) + 1)] = gpus
+            claimed = np.cumsum(held, axis=1).tolist()
+        ckeys = list(map(_KEY, order))
+        free = view.capacity.free_per_type.tolist()
+        # Budget at each point of the walk: free GPUs, plus those of contenders ranked below it,
+        # minus what the jobs chosen so far take. Running jobs ranked above it keep theirs.
+        budget = [free[t] + claimed[t][-1] for t in range(n_types)]
+        taken = [0] * n_types
         chosen: list[tuple[JobState, int]] = []
         ci = 0
-
-        def claim(job: JobState) -> None:
-            t = job.placement.gpu_type  # type: ignore[union-attr]
-            if budget[t] >= job.num_gpus:
-                budget[t] -= job.num_gpus
-            else:
-                dropped.append(job)
-
         for pkey, _, pjob in self.queue.walk(lambda: max(budget)):
-            while ci < len(contenders) and contenders[ci][0] <= pkey:
-                claim(contenders[ci][2])
-                ci += 1
+            hi = bisect_right(ckeys, pkey, ci)  # ties go to the running job
+            if hi > ci:
+                for t in range(n_types):
+                    budget[t] -= claimed[t][hi] - claimed[t][ci]
+                ci = hi
             t = self._budget_type(pjob, budget, view.capacity)
             if t is not None:
                 budget[t] -= pjob.num_gpus
+                taken[t] += pjob.num_gpus
                 chosen.append((pjob, t))
-        for _, _, job in contenders[ci:]:
-            claim(job)
+        if not chosen:
+            return Decision(wake_at=self._wake(running, Decision(), now))
 
+        # Victims: per type, the lowest-ranked contenders until the chosen jobs' GPUs are covered.
+        need = [taken[t] - free[t] for t in range(n_types)]
+        victims: dict[int, list[JobState]] = {}
+        for job in reversed(jobs):
+            t = job.placement.gpu_type  # type: ignore[union-attr]
+            if need[t] > 0:
+                need[t] -= job.spec.num_gpus
+                victims.setdefault(t, []).append(job)
+                if max(need) <= 0:
+                    break
         decision = Decision()
-        released: set[int] = set()
-        if chosen:
-            cap = view.capacity.copy()
-            victims: dict[int, list[JobState]] = {}
-            for job in dropped:
-                victims.setdefault(job.placement.gpu_type, []).append(job)  # type: ignore[union-attr]
-            for job, t in chosen:
-                pool = victims.get(t, [])
-                while cap.free_per_type[t] < job.num_gpus and pool:
-                    victim = pool.pop()
-                    cap.release(victim.placement)  # type: ignore[arg-type]
-                    released.add(victim.index)
-                p = cap.place(job.num_gpus, (t,), self.placement)
-                if p is None:
-                    continue
-                cap.allocate(p)
-                decision.starts.append(Start(job, p))
-            for job in dropped:
-                if job.index in released and self._fits_back(cap, job):
-                    cap.allocate(job.placement)  # type: ignore[arg-type]
-                    released.discard(job.index)
-            decision.preempts = [Preempt(j) for j in dropped if j.index in released]
+        cap = view.capacity.copy()
+        released: list[JobState] = []
+        for job, t in chosen:
+            pool = victims.get(t, [])
+            while cap.free_per_type[t] < job.num_gpus and pool:
+                victim = pool.pop(0)
+                cap.release(victim.placement)  # type: ignore[arg-type]
+                released.append(victim)
+            p = cap.place(job.num_gpus, (t,), self.placement)
+            if p is None:
+                continue
+            cap.allocate(p)
+            decision.starts.append(Start(job, p))
+        for job in reversed(released):  # best first: a victim whose GPUs went unused keeps running
+            if self._fits_back(cap, job):
+                cap.allocate(job.placement)  # type: ignore[arg-type]
+            else:
+                decision.preempts.append(Preempt(job))
         if len(self.queue) + len(decision.preempts) > len(decision.starts):
             decision.wake_at = self._wake(running, decision, now)
         return decision
@@ -254,15 +278,25 @@ class PriorityPolicy(Policy):
         return bool(np.all(cap.free[list(p.nodes)] >= np.asarray(p.gpus)))
 
     def _wake(self, running: list[JobState], decision: Decision, now: float) -> float | None:
-        preempted = [a.job for a in decision.preempts]
-        gone = {j.index for j in preempted}
-        after = [j for j in running if j.index not in gone]
-        lease_ends = [j.run_start + self.lease for j in after]
-        after += [s.job for s in decision.starts]
-        lease_ends += [now + self.lease] * len(decision.starts)
-        times = [t for t in lease_ends if t > now]
-        crossing = self.next_change(after, lease_ends, preempted, now)
+        wake = math.inf
+        if self.lease > 0:
+            # the earliest lease still running out: a job started now, or one of the running
+            lease = self.lease
+            gone = {a.job.index for a in decision.preempts}
+            ends = [j.run_start + lease for j in running if j.run_start + lease > now and j.index not in gone]
+            if decision.starts:
+                ends.append(now + lease)
+            wake = min(ends, default=math.inf)
+        crossing = self.next_change(running, decision, now)
         if crossing is not None:
-            times.append(max(crossing, float(np.nextafter(now, np.inf))))
-        wake = min(times, default=None)
-        return wake if wake is not None and wake != float("inf") else None
+            wake = min(wake, max(crossing, float(np.nextafter(now, np.inf))))
+        return wake if wake != math.inf else None
+
+    def running_after(self, running: Sequence[JobState], decision: Decision, now: float) -> tuple[list[JobState], list[float]]:
+        """The jobs running once `decision` is applied (its starts last) and their lease ends."""
+        gone = {a.job.index for a in decision.preempts}
+        after = [j for j in running if j.index not in gone]
+        ends = [j.run_start + self.lease for j in after]
+        after += [s.job for s in decision.starts]
+        ends += [now + self.lease] * len(decision.starts)
+        return after, ends

@@ -25,13 +25,16 @@ follow the authors' simulator (SymbioticLab/Tiresias `simulator/run_sim.py::dlas
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sortedcontainers import SortedList
+
 from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision, SchedulerView
-from kaon.policy.priority import PriorityPolicy
+from kaon.policy.priority import Entry, PriorityPolicy
 from kaon.policy.registry import register
 from kaon.sim.state import JobState
 
@@ -52,6 +55,7 @@ class _QueueState:
     starved: float = 0.0
     pending_since: float | None = None
     epoch: int = 0
+    demote_at: float = math.inf
 
 
 @register
@@ -85,6 +89,10 @@ class Tiresias(PriorityPolicy):
         self.starve = starve
         self._state: dict[int, _QueueState] = {}
         self._promotions: list[tuple[float, int, int, JobState]] = []
+        self._demotions: list[tuple[float, int, int, JobState]] = []
+        self._running: SortedList = SortedList()  # running jobs as (rank, index, job), best first
+        self._ranked: dict[int, Entry] = {}
+        self._fresh: list[JobState] = []  # demoted at the last decision: they join their queue's back
 
     # --- ranks ----------------------------------------------------------------------------------
 
@@ -101,34 +109,73 @@ class Tiresias(PriorityPolicy):
             st.entered = now - (attained_now - crossed) / job.num_gpus
             st.demoted_at = now
 
+    def _plan_demotion(self, job: JobState, st: _QueueState, now: float) -> None:
+        """Record when running `job` next crosses a threshold, so ranks need no work until then."""
+        if st.queue >= self.queues - 1:
+            st.demote_at = math.inf
+            return
+        service = job.attained_at(now) - st.base_attained
+        st.demote_at = now + (self.thresholds[st.queue] - service) / job.num_gpus
+        heapq.heappush(self._demotions, (st.demote_at, job.index, st.epoch, job))
+
+    def _rank_running(self, job: JobState, st: _QueueState, cls: int) -> None:
+        old = self._ranked.pop(job.index, None)
+        if old is not None:
+            self._running.remove(old)
+        entry = ((st.queue, cls, st.entered), job.index, job)
+        self._ranked[job.index] = entry
+        self._running.add(entry)
+
+    def _unrank(self, job: JobState) -> None:
+        self._running.remove(self._ranked.pop(job.index))
+
+    def _demote_due(self, now: float) -> None:
+        for job in self._fresh:
+            if job.index in self._ranked:
+                self._rank_running(job, self._state[job.index], RUNNING)
+        self._fresh = []
+        heap = self._demotions
+        while heap and heap[0][0] <= now:
+            item = heapq.heappop(heap)
+            if not self._live(item):
+                continue
+            job = item[3]
+            st = self._state[job.index]
+            # it is due: its service has reached the threshold, whatever the rounding says
+            reached = max(job.attained_at(now), st.base_attained + self.thresholds[st.queue])
+            self._demote(job, st, reached, now)
+            self._plan_demotion(job, st, now)
+            self._rank_running(job, st, WAITING)
+            self._fresh.append(job)
+
     def pending_key(self, job: JobState) -> Rank:
         st = self._state[job.index]
         return (st.queue, st.cls, st.entered)
 
     def running_keys(self, jobs: Sequence[JobState], now: float) -> list[Rank]:
-        out = []
-        for job in jobs:
-            st = self._state[job.index]
-            self._demote(job, st, job.attained_at(now), now)
-            out.append((st.queue, WAITING if st.demoted_at == now else RUNNING, st.entered))
-        return out
+        return [self._ranked[j.index][0] for j in jobs]
 
-    def next_change(
-        self, running: Sequence[JobState], lease_ends: Sequence[float], preempted: Sequence[JobState], now: float
-    ) -> float | None:
-        """The next demotion of a running job, or the next starvation promotion."""
+    def contenders(self, running: Sequence[JobState], now: float, head: Rank) -> list[Entry]:
+        """The tail of the maintained ranking behind `head`: ranks only move at demotions."""
+        tail = self._running.islice(self._running.bisect_right((head, math.inf)))
+        if self.lease > 0:
+            return [e for e in tail if now >= e[2].run_start + self.lease]
+        return list(tail)
+
+    def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
+        """The next demotion of a running job (those started now plan theirs when they start) or
+        the next starvation promotion."""
         times = []
-        last = self.queues - 1
-        for job, lease_end in zip(running, lease_ends):
+        for heap in (self._demotions, self._promotions):
+            while heap and not self._live(heap[0]):
+                heapq.heappop(heap)
+            if heap:
+                times.append(heap[0][0])
+        for start in decision.starts:
+            job = start.job
             st = self._state[job.index]
-            if st.queue < last:
-                service = job.attained_at(now) - st.base_attained
-                times.append(max(lease_end, now + (self.thresholds[st.queue] - service) / job.num_gpus))
-        heap = self._promotions
-        while heap and not self._live(heap[0]):
-            heapq.heappop(heap)
-        if heap:
-            times.append(heap[0][0])
+            if st.queue < self.queues - 1:
+                times.append(now + (self.thresholds[st.queue] - (job.attained - st.base_attained)) / job.num_gpus)
         return min(times, default=None)
 
     # --- promotion ------------------------------------------------------------------------------
@@ -158,8 +205,8 @@ class Tiresias(PriorityPolicy):
             self.queue.rekey(job, self.pending_key(job))
 
     def decide(self, view: SchedulerView) -> Decision:
-        if self._promotions:
-            self._promote_due(view.now)
+        self._demote_due(view.now)
+        self._promote_due(view.now)
         return super().decide(view)
 
     # --- hooks ----------------------------------------------------------------------------------
@@ -174,10 +221,13 @@ class Tiresias(PriorityPolicy):
             st.starved += now - st.pending_since
         st.pending_since = None
         st.epoch += 1
+        self._plan_demotion(job, st, now)
+        self._rank_running(job, st, RUNNING)
         super().job_started(job, now)
 
     def job_preempted(self, job: JobState, now: float) -> None:
         st = self._state[job.index]
+        self._unrank(job)
         self._demote(job, st, job.attained, now)
         st.cls = WAITING if st.demoted_at == now else RESUMING
         st.pending_since = now
@@ -186,4 +236,5 @@ class Tiresias(PriorityPolicy):
         super().job_preempted(job, now)
 
     def job_finished(self, job: JobState, now: float) -> None:
+        self._unrank(job)
         del self._state[job.index]
