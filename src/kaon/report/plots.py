@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from kaon.compare import ComparisonResult
@@ -59,6 +60,12 @@ def busy_period_end(comparison: ComparisonResult, share: float = 0.99) -> float 
     return max(ends) if ends else None
 
 
+def policy_colors(n: int) -> list[tuple[float, float, float, float]]:
+    """One distinct colour per policy, the same in every plot: tab10, or tab20 past ten."""
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
 def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
@@ -67,10 +74,10 @@ def _save(fig: Figure, path: Path) -> Path:
 def plot_jct_cdf(comparison: ComparisonResult, path: Path) -> Path:
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    for run in comparison.runs:
+    for run, color in zip(comparison.runs, policy_colors(len(comparison.runs))):
         jct = np.sort(run.table.jct[run.table.finished])
         if len(jct):
-            ax.step(jct, np.arange(1, len(jct) + 1) / len(jct), where="post", label=run.spec)
+            ax.step(jct, np.arange(1, len(jct) + 1) / len(jct), where="post", label=run.spec, color=color)
     ax.set_xscale("log")
     ax.set_xlabel("job completion time (s, log scale)")
     ax.set_ylabel("fraction of finished jobs")
@@ -91,9 +98,9 @@ def _plot_over_time(
     fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
     end = busy_period_end(comparison)
-    for run in comparison.runs:
+    for run, color in zip(comparison.runs, policy_colors(len(comparison.runs))):
         x, y = binned(run.result.timeline, series(run.result), end)
-        ax.plot(x / HOUR, y, label=run.spec, linewidth=1.0)
+        ax.plot(x / HOUR, y, label=run.spec, linewidth=1.0, color=color)
     ax.set_xlabel("time since the scenario's start (h), until 99% of jobs finished under every policy")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -125,7 +132,7 @@ def plot_metric_bars(comparison: ComparisonResult, path: Path) -> Path:
     fig = Figure(figsize=(13, 6))
     names = [run.spec for run in comparison.runs]
     x = np.arange(len(names))
-    colors = [f"C{i % 10}" for i in range(len(names))]
+    colors = policy_colors(len(names))
     for i, (field, label, unit) in enumerate(BAR_METRICS):
         ax = fig.add_subplot(2, 4, i + 1)
         values = np.array([float(getattr(run.metrics, field)) for run in comparison.runs]) * unit
