@@ -85,13 +85,12 @@ class Psrtf(PriorityPolicy):
     def running_keys(self, jobs: Sequence[JobState], now: float) -> list[float]:
         return [self.remaining(j, j.executed_at(now)) for j in jobs]
 
-    def next_change(
-        self, running: Sequence[JobState], lease_ends: Sequence[float], preempted: Sequence[JobState], now: float
-    ) -> float | None:
-        """The earliest instant a running job outlives its current predicted total."""
+    def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
+        """The earliest instant a job running after `decision` outlives its current predicted total."""
+        after, _ = self.running_after(running, decision, now)
         times = [
             now + predicted_total(self._estimates[j.index], e, self.growth) - e
-            for j in running
+            for j in after
             for e in (j.executed_at(now),)
         ]
         return min(times, default=None)
