@@ -31,6 +31,7 @@ from kaon.sim.state import JobState
 MAX_SAMPLES = 1024
 """Quantiles kept of the size history: the table costs grid x samples, independent of history."""
 GRID_POINTS = 256
+"""Log-spaced attained values the index is tabulated at, besides the sample sizes themselves."""
 
 
 def gittins_table(sizes: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -58,8 +59,11 @@ class GittinsIndex:
         if len(sizes) > MAX_SAMPLES:
             sizes = np.quantile(sizes, np.linspace(0.0, 1.0, MAX_SAMPLES))
         top = float(sizes.max())
-        low = max(float(sizes.min()), top * 1e-9)
-        self.grid = np.unique(np.concatenate(([0.0], np.geomspace(low, top, GRID_POINTS), sizes, [top])))
+        low = max(float(sizes.min()) * 1e-3, top * 1e-9)
+        # G is smooth between sizes and drops at each: log-spaced points follow the smooth parts,
+        # each size and the float just below it pin the drops.
+        edges = np.concatenate((sizes, np.nextafter(sizes, 0.0)))
+        self.grid = np.unique(np.concatenate(([0.0], np.geomspace(low, top, GRID_POINTS), edges)))
         self.table = gittins_table(sizes, self.grid)
 
     def __call__(self, attained: np.ndarray | float) -> np.ndarray:
