@@ -48,7 +48,8 @@ def test_lowest_priority_running_job_is_the_victim(tiny_cluster) -> None:
 
 
 def test_equal_rank_never_preempts(tiny_cluster) -> None:
-    out = _run(tiny_cluster(nodes=1, gpus=1), [JobSpec("a", 0, 500, 1, priority=1), JobSpec("b", 10, 50, 1, priority=1)])
+    jobs = [JobSpec("a", 0, 500, 1, priority=1), JobSpec("b", 10, 50, 1, priority=1)]
+    out = _run(tiny_cluster(nodes=1, gpus=1), jobs)
     assert out == {"a": (0, 500, 0), "b": (500, 550, 0)}
 
 

@@ -95,7 +95,8 @@ class Gittins(Las):
         if any(not s > 0 for s in self._sizes):
             raise ValueError("prior job sizes must be > 0 GPU-seconds")
         self._since_fit = 0
-        self.index: GittinsIndex | None = GittinsIndex(np.array(self._sizes)) if len(self._sizes) >= min_history else None
+        enough = len(self._sizes) >= min_history
+        self.index: GittinsIndex | None = GittinsIndex(np.array(self._sizes)) if enough else None
 
     def pending_key(self, job: JobState) -> float:
         if self.index is None:

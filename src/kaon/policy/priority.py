@@ -1,4 +1,4 @@
-"""Shared machinery of the priority schedulers (LAS, Tiresias, Gittins, SRTF, and non-preemptive SJF).
+"""The shared machinery of priority schedulers: LAS, Tiresias, Gittins, SRTF and (non-preemptive) SJF.
 
 A priority policy only says how jobs rank: a key for a pending job (fixed while it waits, so the
 pending queue is a sorted structure kept up to date by the `job_*` hooks, never re-sorted) and keys
@@ -7,18 +7,20 @@ such scheduler does (Tiresias' simulator, `run_sim.py::dlas_sim_jobs`, walks its
 way):
 
 1. Running jobs still inside their minimum lease are pinned: their GPUs are taken first.
-2. The other running jobs and the pending queue are merged in priority order (a running job wins a
-   tie, so nobody is preempted to restart an equal) while a per-GPU-type budget lasts. A running
-   job keeps its GPUs if its type still has budget; a pending job takes budget on the first type,
-   best first, that has enough. A job that does not fit is passed over, so smaller jobs behind it
-   backfill: the walk is work-conserving.
-3. Chosen pending jobs are placed in priority order; for each, only as many passed-over running
-   jobs of its type are preempted as it needs, lowest priority first, and a victim whose GPUs were
-   not used after all is kept running. Nobody is preempted for a job that is then not placed.
+2. Waiting jobs are walked in priority order against a per-GPU-type budget: the free GPUs plus
+   those of the running jobs ranked behind the waiting job (a running job wins a tie, so nobody is
+   preempted to restart an equal), minus what better waiting jobs already took. A waiting job takes
+   budget on the first type, best first, that has enough; one that does not fit is passed over and
+   smaller jobs behind it backfill, so the walk is work-conserving. The walk ends as soon as no
+   waiting job could fit the budget left.
+3. Per type, the lowest-ranked running jobs are preempted until the chosen jobs' GPUs are covered,
+   and released one by one only while a chosen job still lacks room; a victim whose GPUs were not
+   used after all keeps running. Nobody is preempted for a job that is then not placed.
 
 The walk visits the pending queue through `PendingQueue.walk`, which buckets jobs by GPU count and
-drops a whole bucket once the budget left cannot hold its jobs: with thousands of jobs waiting, a
-decision costs the jobs it starts plus the running jobs, not the queue length.
+drops a whole bucket once the budget left cannot hold its jobs, and it only looks at running jobs
+ranked behind the best waiting one (`contenders`): with thousands of jobs waiting and hundreds
+running, a decision costs the jobs it starts and the running jobs it could preempt.
 
 `Decision.wake_at` is the next instant the order can change while jobs wait: the earliest lease
 expiry or whatever crossing the subclass reports (`next_change`).
@@ -292,7 +294,9 @@ class PriorityPolicy(Policy):
             wake = min(wake, max(crossing, float(np.nextafter(now, np.inf))))
         return wake if wake != math.inf else None
 
-    def running_after(self, running: Sequence[JobState], decision: Decision, now: float) -> tuple[list[JobState], list[float]]:
+    def running_after(
+        self, running: Sequence[JobState], decision: Decision, now: float
+    ) -> tuple[list[JobState], list[float]]:
         """The jobs running once `decision` is applied (its starts last) and their lease ends."""
         gone = {a.job.index for a in decision.preempts}
         after = [j for j in running if j.index not in gone]
