@@ -39,15 +39,13 @@ def gittins_table(sizes: np.ndarray, grid: np.ndarray) -> np.ndarray:
     (grid x sizes) array operation."""
     s = np.sort(np.asarray(sizes, dtype=np.float64))
     n = len(s)
-    prefix = np.concatenate(([0.0], np.cumsum(s)))
-    a = grid[:, None]
-    i = np.arange(n)[None, :]
-    first = np.searchsorted(s, grid, side="right")[:, None]  # first survivor of each a
-    k = i - first + 1  # survivors with size <= s_i
-    # sum over survivors up to s_i of (s - a), plus (s_i - a) for every survivor beyond it.
-    spent = prefix[i + 1] - np.take(prefix, first) - k * a + (s[None, :] - a) * (n - 1 - i)
-    valid = k >= 1
-    ratio = np.where(valid, k / np.where(valid, spent, 1.0), 0.0)
+    residual = s[None, :] - grid[:, None]  # S - a for each attained value (rows) and size
+    survives = residual > 0
+    k = np.cumsum(survives, axis=1)  # survivors with size <= s_i
+    # E[min(S - a, s_i - a)] x survivors: the residuals up to s_i, plus s_i - a for each one beyond.
+    # Summed per row, not from global prefix sums, so a close to a size loses no precision.
+    spent = np.cumsum(np.where(survives, residual, 0.0), axis=1) + residual * (n - 1 - np.arange(n))[None, :]
+    ratio = np.where(survives, k / np.where(survives, spent, 1.0), 0.0)
     return ratio.max(axis=1, initial=0.0)
 
 
