@@ -45,3 +45,13 @@ def test_tune_finds_the_value_that_finishes_everything(tiny_cluster) -> None:
     # Jobs bigger than max_gpus never run and count until the horizon: the best value admits all.
     assert result.best_spec == "test-topk:max_gpus=8"
     assert [t.spec for t in result.trials][0] == "test-topk"
+
+
+def test_coupled_search_space_and_invalid_candidates_skipped(tiny_cluster) -> None:
+    trace = synthetic_trace(80, seed=5, max_gpus=8)
+    grid = {"queues&thresholds": ["2&600", "3&600;6000", "3&600"], "lease": ["0"]}
+    result = tune("tiresias", trace, tiny_cluster(2, 8), SimConfig(horizon_s=5e6), grid)
+    specs = {t.spec: t.objective for t in result.trials}
+    assert specs["tiresias:queues=3,thresholds=600"] == float("inf")  # 3 queues need 2 thresholds
+    assert specs["tiresias:queues=3,thresholds=600;6000"] < float("inf")
+    assert result.best_objective == min(specs.values())

@@ -3,7 +3,9 @@
 The search space is derived from the policy's own keyword parameters, so every registered policy
 is tunable without a table keyed by policy name: each numeric parameter (or tuple of numbers) is
 tried at its default times 1/4, 1/2, 1, 2 and 4, one parameter at a time (coordinate descent, two
-sweeps), keeping the value with the lowest objective. An explicit grid overrides this.
+sweeps), keeping the value with the lowest objective. A policy whose parameters are coupled
+(Tiresias' queue count and thresholds) declares `search_space()`; an explicit grid overrides both.
+Candidates a policy rejects as invalid are skipped and reported, never fatal.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from kaon.core.cluster import ClusterSpec
 from kaon.core.job import Trace
+from kaon.policy.base import PolicyParamError
 from kaon.policy.registry import available, make_policy, parameters
 from kaon.sim.engine import SimConfig, simulate
 
@@ -46,6 +49,9 @@ def _format(value: object) -> str:
 def default_grid(policy: str) -> dict[str, list[object]]:
     """Candidate values per numeric parameter: the default scaled by `MULTIPLIERS`."""
     cls = available()[policy]
+    declared = cls.search_space()
+    if declared is not None:
+        return declared  # type: ignore[return-value]
     hints = typing.get_type_hints(cls.__init__)
     grid: dict[str, list[object]] = {}
     for name, param in parameters(cls).items():
@@ -101,9 +107,18 @@ def tune(
     trials: list[Trial] = []
 
     def evaluate(values: dict[str, str]) -> float:
-        spec = policy + (":" + ",".join(f"{k}={v}" for k, v in sorted(values.items())) if values else "")
+        flat: dict[str, str] = {}
+        for key, value in values.items():
+            names, parts = key.split("&"), value.split("&")
+            if len(names) != len(parts):
+                raise ValueError(f"grid value {value!r} does not match the coupled parameters {key!r}")
+            flat.update(zip(names, parts))
+        spec = policy + (":" + ",".join(f"{k}={v}" for k, v in sorted(flat.items())) if flat else "")
         if spec not in seen:
-            seen[spec] = _avg_jct(trace, cluster, spec, config)
+            try:
+                seen[spec] = _avg_jct(trace, cluster, spec, config)
+            except PolicyParamError:
+                seen[spec] = float("inf")
             trial = Trial(spec, seen[spec])
             trials.append(trial)
             if on_trial:
@@ -121,5 +136,5 @@ def tune(
                     best, current, improved = score, candidate, True
         if not improved:
             break
-    best_spec = min(trials, key=lambda t: (t.objective, t.spec)).spec
-    return TuneResult(policy, best_spec, best, tuple(trials))
+    best_trial = min(trials, key=lambda t: (t.objective, t.spec))
+    return TuneResult(policy, best_trial.spec, best_trial.objective, tuple(trials))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kaon.cli import client, policies, predict, run, serve, traces
+from kaon.cli import client, policies, predict, run, serve, traces, tune
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -24,6 +24,7 @@ traces.register(app)
 predict.register(app)
 serve.register(app)
 client.register(app)
+tune.register(app)
 
 
 def main() -> None:

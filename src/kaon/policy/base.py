@@ -68,6 +68,13 @@ class Policy(ABC):
     def __init__(self, placement: PlacementStrategy = PlacementStrategy.PACKING) -> None:
         self.placement = placement
 
+    @classmethod
+    def search_space(cls) -> dict[str, list[str]] | None:
+        """Candidate parameter values for `kaon tune`, when the generic grid (each numeric default
+        scaled by 1/4 .. 4) does not fit: coupled parameters share a key joined by `&`
+        (`"queues&thresholds": ["3&3600;36000"]`). None: use the generic grid."""
+        return None
+
     @abstractmethod
     def decide(self, view: SchedulerView) -> Decision: ...
 

@@ -63,6 +63,16 @@ class Tiresias(PriorityPolicy):
     name = "tiresias"
     summary = "Tiresias 2D-LAS: queues by attained GPU-time, FIFO within a queue, optional starvation promotion"
 
+    @classmethod
+    def search_space(cls) -> dict[str, list[str]]:
+        """Queue count and thresholds move together; thresholds are GPU-seconds spaced by 10x, as
+        the paper's sensitivity study varies them (NSDI'19, section 6.5)."""
+        first = (900.0, 3250.0, 3600.0 * 4, 3600.0 * 16)
+        coupled = [f"2&{t:.0f}" for t in first]
+        coupled += [f"3&{t:.0f};{t * 10:.0f}" for t in first]
+        coupled += [f"4&{t:.0f};{t * 10:.0f};{t * 100:.0f}" for t in first]
+        return {"queues&thresholds": coupled, "starve": ["0", "2", "8"], "lease": ["0", "360"]}
+
     def __init__(
         self,
         *,
