@@ -8,6 +8,7 @@ parameter, a bad cluster spec or window) ends with one `error:` line and exit co
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -48,6 +49,10 @@ OverheadOpt = Annotated[
     float, typer.Option("--restart-overhead", min=0.0, help="seconds a preempted job takes to resume")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="seed for sampled job types on heterogeneous clusters")]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", min=1, help="policies replayed in parallel processes (default: CPU count)")
+]
+DEFAULT_WORKERS = os.cpu_count() or 1
 
 
 def _fail(message: str) -> NoReturn:
@@ -78,7 +83,9 @@ def _load(spec: ScenarioSpec, console: Console) -> Scenario:
     return scenario
 
 
-def _run(scenario: Scenario, policy_specs: list[str], config: SimConfig, console: Console) -> ComparisonResult:
+def _run(
+    scenario: Scenario, policy_specs: list[str], config: SimConfig, console: Console, workers: int = 1
+) -> ComparisonResult:
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -95,7 +102,7 @@ def _run(scenario: Scenario, policy_specs: list[str], config: SimConfig, console
 
             return update
 
-        return run_comparison(scenario.trace, scenario.cluster, policy_specs, config, factory)
+        return run_comparison(scenario.trace, scenario.cluster, policy_specs, config, factory, workers)
 
 
 def _write(out: Path, scenario: Scenario, comparison: ComparisonResult, console: Console) -> None:
@@ -211,6 +218,7 @@ def compare(
     skip_bad: SkipOpt = False,
     restart_overhead: OverheadOpt = DEFAULT_OVERHEAD_S,
     seed: SeedOpt = 0,
+    workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Replay one trace under several policies, print a table and write a report."""
     console = Console()
@@ -218,7 +226,7 @@ def compare(
     _check_policies(specs)
     spec = ScenarioSpec(trace, cluster, format, start, end, load_scale, cluster_scale, seed, skip_bad)
     scenario = _load(spec, console)
-    comparison = _run(scenario, specs, SimConfig(restart_overhead_s=restart_overhead), console)
+    comparison = _run(scenario, specs, SimConfig(restart_overhead_s=restart_overhead), console, workers)
     console.print(comparison_table(comparison))
     _write(out, scenario, comparison, console)
 
@@ -241,13 +249,14 @@ def split_policies(text: str) -> list[str]:
 
 def demo(
     out: Annotated[Path, typer.Option("--out", help="directory for the report")] = Path("kaon-demo"),
+    workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
-    """Every registered policy on a busy week of the bundled Philly trace on Gavel's cluster."""
+    """Every baseline policy on a busy week of the bundled Philly trace on Gavel's cluster."""
     console = Console()
     policies = list(demo_policies())
     console.print(f"demo: {DEMO.trace} {DEMO.start} .. {DEMO.end} on {DEMO.cluster}; policies: {', '.join(policies)}")
     scenario = _load(DEMO, console)
-    comparison = _run(scenario, policies, SimConfig(), console)
+    comparison = _run(scenario, policies, SimConfig(), console, workers)
     console.print(comparison_table(comparison))
     _write(out, scenario, comparison, console)
 
