@@ -1,0 +1,93 @@
+"""A trained scheduler on disk: `manifest.json`, the agent, and the runtime predictor.
+
+    DIR/manifest.json   algorithm, features, reward weights, env and planner settings, and one
+                        entry per training run (trace, its sha256, window, timesteps, metrics)
+    DIR/agent.zip       the stable-baselines3 model (absent for `mbrl`, which learns nothing more)
+    DIR/predictor/      the `RuntimePredictor` fitted on the history before `--until`
+
+Loading unpickles the agent and the predictor: load only directories you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kaon.learn.env import EnvConfig, RewardWeights
+from kaon.learn.planner import PlannerConfig
+
+MANIFEST = "manifest.json"
+AGENT = "agent.zip"
+PREDICTOR = "predictor"
+FORMAT_VERSION = 1
+ALGORITHMS = ("ppo", "ddpg", "trpo", "mbrl")
+
+
+class ArtifactError(ValueError):
+    """A model directory is missing, damaged or does not match what it is used with."""
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    trace: str
+    trace_sha256: str
+    until: str
+    jobs: int
+    timesteps: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    algorithm: str
+    features: tuple[str, ...]
+    gpu_types: tuple[str, ...]
+    env: EnvConfig
+    planner: PlannerConfig
+    runs: tuple[TrainingRun, ...] = field(default=())
+    format: int = FORMAT_VERSION
+
+    def with_run(self, run: TrainingRun) -> Manifest:
+        return Manifest(self.algorithm, self.features, self.gpu_types, self.env, self.planner, (*self.runs, run))
+
+    def save(self, directory: Path) -> None:
+        doc = asdict(self)
+        (directory / MANIFEST).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Manifest:
+        path = Path(directory) / MANIFEST
+        if not path.is_file():
+            raise ArtifactError(f"{directory}: no {MANIFEST}; not a model directory written by `kaon train`")
+        try:
+            doc: dict[str, Any] = json.loads(path.read_text())
+            if doc.get("format") != FORMAT_VERSION:
+                raise ArtifactError(f"{path}: format {doc.get('format')!r}, this kaon reads {FORMAT_VERSION}")
+            if doc["algorithm"] not in ALGORITHMS:
+                raise ArtifactError(f"{path}: field algorithm: unknown {doc['algorithm']!r}")
+            env = dict(doc["env"])
+            env["reward"] = RewardWeights(**env["reward"])
+            env["loads"] = tuple(env["loads"])
+            return cls(
+                algorithm=doc["algorithm"],
+                features=tuple(doc["features"]),
+                gpu_types=tuple(doc["gpu_types"]),
+                env=EnvConfig(**env),
+                planner=PlannerConfig(**doc["planner"]),
+                runs=tuple(TrainingRun(**r) for r in doc["runs"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise ArtifactError(f"{path}: missing or malformed field {e}") from None
+        except json.JSONDecodeError as e:
+            raise ArtifactError(f"{path}: line {e.lineno}: not JSON: {e.msg}") from None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,97 @@
+"""`LearnedScheduler`: a trained model directory making decisions inside any kaon scheduler.
+
+The `learned` policy (`kaon.policy.learned`) delegates to this class, which holds the `Observer`
+(the same features as in training) and a chooser for the artifact's algorithm. At a decision it
+asks the chooser for one candidate at a time, starting each on a tentative copy of the free
+capacity, until the chooser waits or nothing more fits: the same sequence of choices the agent
+made in `SchedulingEnv`. Inference is deterministic (the policy's mode, never a sample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kaon.learn.artifacts import AGENT, PREDICTOR, ArtifactError, Manifest
+from kaon.learn.observe import Candidates, Observer, resolve
+from kaon.learn.planner import Planner
+from kaon.core.placement import Placement
+from kaon.policy.base import Decision, Policy, SchedulerView, Start
+from kaon.predict.online import OnlineEstimator
+from kaon.sim.state import JobState
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a chooser may use at one choice."""
+
+    cands: Candidates
+    observer: Observer
+    now: float
+    pending: list[JobState]
+    running: list[tuple[JobState, Placement]]
+    """Running jobs and those started earlier in this decision, with their placements."""
+    free: np.ndarray
+
+
+Chooser = Callable[[Context], int]
+"""Returns an action: a candidate slot, or `window` to wait."""
+
+
+def estimator_for(directory: Path) -> OnlineEstimator:
+    pred = directory / PREDICTOR
+    return OnlineEstimator(str(pred)) if pred.is_dir() else OnlineEstimator()
+
+
+def chooser_for(manifest: Manifest, directory: Path) -> Chooser:
+    if manifest.algorithm == "mbrl":
+        planner = Planner(manifest.planner, manifest.env.reward)
+        return lambda c: planner.choose(c.cands, c.observer, c.now, c.pending, c.running, c.free)
+    from kaon.learn.agents import load_agent, score_choice
+
+    agent_file = directory / AGENT
+    if not agent_file.is_file():
+        raise ArtifactError(f"{directory}: no {AGENT} for algorithm {manifest.algorithm}")
+    model = load_agent(manifest.algorithm, agent_file)
+    if manifest.algorithm == "ppo":
+        return lambda c: int(model.predict(c.cands.obs, action_masks=c.cands.mask, deterministic=True)[0])
+    if manifest.algorithm == "ddpg":
+        return lambda c: score_choice(c.cands, model.predict(c.cands.obs, deterministic=True)[0])
+    return lambda c: resolve(int(model.predict(c.cands.obs, deterministic=True)[0]), c.cands.mask)
+
+
+class LearnedScheduler:
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.manifest = Manifest.load(self.directory)
+        self.observer = Observer(self.manifest.gpu_types, self.manifest.env.window, estimator_for(self.directory))
+        self.chooser = chooser_for(self.manifest, self.directory)
+
+    def choices(self, view: SchedulerView, placer: Policy) -> list[tuple[Start, Context]]:
+        """The starts for `view`, each with the context it was chosen in (for explanations)."""
+        cap = view.capacity.copy()
+        started: set[str] = set()
+        running = [(j, j.placement) for j in view.running.values() if j.placement is not None]
+        out: list[tuple[Start, Context]] = []
+        wait = self.manifest.env.window
+        while cap.total_free > 0:
+            pending = [j for j in view.pending.values() if j.job_id not in started]
+            cands = self.observer.candidates(view.now, pending, cap, len(running), placer)
+            if not cands.jobs:
+                break
+            ctx = Context(cands, self.observer, view.now, pending, running, cap.free_per_type.copy())
+            a = resolve(self.chooser(ctx), cands.mask)
+            if a == wait:
+                break
+            job, p = cands.jobs[a], cands.placements[a]
+            cap.allocate(p)
+            started.add(job.job_id)
+            running.append((job, p))
+            out.append((Start(job, p), ctx))
+        return out
+
+    def decide(self, view: SchedulerView, placer: Policy) -> Decision:
+        return Decision(starts=[s for s, _ in self.choices(view, placer)])
