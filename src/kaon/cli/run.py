@@ -55,6 +55,13 @@ WorkersOpt = Annotated[
 DEFAULT_WORKERS = os.cpu_count() or 1
 
 
+def report_console() -> Console:
+    """A console for tables: the terminal's width, or 120 columns when output is piped or captured
+    (rich would otherwise assume 80 and truncate the comparison table)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_BAD_INPUT)
@@ -193,7 +200,7 @@ def simulate(
     out: Annotated[Path | None, typer.Option("--out", help="write summary.json, jobs CSV and report here")] = None,
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
-    console = Console()
+    console = report_console()
     _check_policies([policy])
     spec = ScenarioSpec(trace, cluster, format, start, end, load_scale, cluster_scale, seed, skip_bad)
     scenario = _load(spec, console)
@@ -221,7 +228,7 @@ def compare(
     workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Replay one trace under several policies, print a table and write a report."""
-    console = Console()
+    console = report_console()
     specs = split_policies(policies)
     _check_policies(specs)
     spec = ScenarioSpec(trace, cluster, format, start, end, load_scale, cluster_scale, seed, skip_bad)
@@ -252,7 +259,7 @@ def demo(
     workers: WorkersOpt = DEFAULT_WORKERS,
 ) -> None:
     """Every baseline policy on a busy week of the bundled Philly trace on Gavel's cluster."""
-    console = Console()
+    console = report_console()
     policies = list(demo_policies())
     console.print(f"demo: {DEMO.trace} {DEMO.start} .. {DEMO.end} on {DEMO.cluster}; policies: {', '.join(policies)}")
     scenario = _load(DEMO, console)
