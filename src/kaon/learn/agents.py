@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from sb3_contrib import TRPO, MaskablePPO
 from stable_baselines3 import DDPG
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -64,6 +65,7 @@ def vec_env(algo: str, make: Callable[[int], SchedulingEnv], n_envs: int, subpro
 
 def new_agent(algo: str, env: VecEnv, *, seed: int, tensorboard: Path | None, n_steps: int) -> BaseAlgorithm:
     """An untrained agent with small networks (the observation is a few hundred numbers)."""
+    single_thread()
     tb = str(tensorboard) if tensorboard else None
     kwargs: dict[str, Any] = {"seed": seed, "tensorboard_log": tb, "device": "cpu", "verbose": 0}
     if algo == "ppo":
@@ -77,5 +79,11 @@ def new_agent(algo: str, env: VecEnv, *, seed: int, tensorboard: Path | None, n_
     raise ValueError(f"unknown model-free algorithm {algo!r}; known: {', '.join(MODEL_FREE)}")
 
 
+def single_thread() -> None:
+    """Networks this small gain nothing from intra-op threads; on a shared machine they spin."""
+    torch.set_num_threads(1)
+
+
 def load_agent(algo: str, path: Path, env: VecEnv | None = None) -> BaseAlgorithm:
+    single_thread()
     return MODEL_FREE[algo].load(str(path), env=env, device="cpu")

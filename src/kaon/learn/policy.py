@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from kaon.learn.observe import Candidates, Observer, resolve
 from kaon.learn.planner import Planner
 from kaon.core.placement import Placement
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
+from kaon.predict.features import RunningHistory
+from kaon.predict.model import RuntimePredictor
 from kaon.predict.online import OnlineEstimator
 from kaon.sim.state import JobState
 
@@ -41,21 +44,46 @@ Chooser = Callable[[Context], int]
 """Returns an action: a candidate slot, or `window` to wait."""
 
 
-def estimator_for(directory: Path) -> OnlineEstimator:
+class PreloadedEstimator(OnlineEstimator):
+    """An `OnlineEstimator` over an already-loaded predictor, set up as `OnlineEstimator(model=DIR)`
+    would be. Training starts a fresh estimator every episode; unpickling the predictor each time
+    (about 0.4 s) would cost more than the episode."""
+
+    def __init__(self, predictor: RuntimePredictor) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.learning = False
+        assert predictor.schema is not None
+        self.history = RunningHistory(predictor.schema.groups)
+
+
+def estimator_factory(directory: Path) -> Callable[[], OnlineEstimator]:
+    """Fresh estimators using DIR's predictor (loaded once), or learning online if it has none."""
     pred = directory / PREDICTOR
-    return OnlineEstimator(str(pred)) if pred.is_dir() else OnlineEstimator()
+    if not pred.is_dir():
+        return OnlineEstimator
+    predictor = RuntimePredictor.load(pred)
+    return lambda: PreloadedEstimator(predictor)
 
 
-def chooser_for(manifest: Manifest, directory: Path) -> Chooser:
+def load_model(manifest: Manifest, directory: Path) -> object | None:
+    """The stable-baselines3 agent, or None for `mbrl`."""
     if manifest.algorithm == "mbrl":
-        planner = Planner(manifest.planner, manifest.env.reward)
-        return lambda c: planner.choose(c.cands, c.observer, c.now, c.pending, c.running, c.free)
-    from kaon.learn.agents import load_agent, score_choice
+        return None
+    from kaon.learn.agents import load_agent
 
     agent_file = directory / AGENT
     if not agent_file.is_file():
         raise ArtifactError(f"{directory}: no {AGENT} for algorithm {manifest.algorithm}")
-    model = load_agent(manifest.algorithm, agent_file)
+    return load_agent(manifest.algorithm, agent_file)
+
+
+def chooser_for(manifest: Manifest, model: Any) -> Chooser:
+    if manifest.algorithm == "mbrl":
+        planner = Planner(manifest.planner, manifest.env.reward)
+        return lambda c: planner.choose(c.cands, c.observer, c.now, c.pending, c.running, c.free)
+    from kaon.learn.agents import score_choice
+
     if manifest.algorithm == "ppo":
         return lambda c: int(model.predict(c.cands.obs, action_masks=c.cands.mask, deterministic=True)[0])
     if manifest.algorithm == "ddpg":
@@ -67,8 +95,9 @@ class LearnedScheduler:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.manifest = Manifest.load(self.directory)
-        self.observer = Observer(self.manifest.gpu_types, self.manifest.env.window, estimator_for(self.directory))
-        self.chooser = chooser_for(self.manifest, self.directory)
+        self.observer = Observer(self.manifest.gpu_types, self.manifest.env.window, estimator_factory(self.directory)())
+        self.model = load_model(self.manifest, self.directory)
+        self.chooser = chooser_for(self.manifest, self.model)
 
     def choices(self, view: SchedulerView, placer: Policy) -> list[tuple[Start, Context]]:
         """The starts for `view`, each with the context it was chosen in (for explanations)."""

@@ -23,7 +23,7 @@ from kaon.learn.artifacts import AGENT, PREDICTOR, ArtifactError, Manifest, Trai
 from kaon.learn.env import EnvConfig, SchedulingEnv
 from kaon.learn.observe import resolve
 from kaon.learn.planner import PlannerConfig
-from kaon.learn.policy import Chooser, Context, LearnedScheduler, estimator_for
+from kaon.learn.policy import Chooser, Context, LearnedScheduler, estimator_factory
 from kaon.predict.evaluate import fit_until
 from kaon.traces.scenario import window
 
@@ -130,8 +130,10 @@ def _run(
     if len(train_trace) == 0:
         raise ArtifactError(f"{trace.source}: no job submitted before {until}")
 
+    estimators = estimator_factory(out)
+
     def make(i: int = 0) -> SchedulingEnv:
-        return SchedulingEnv(train_trace, cluster, spec.env, lambda: estimator_for(out))
+        return SchedulingEnv(train_trace, cluster, spec.env, estimators)
 
     wall0 = time.perf_counter()
     steps = 0

@@ -1,0 +1,146 @@
+"""`kaon train` and `kaon explain-decision`: train a learned scheduler, and ask why it chose a job.
+
+`kaon train --trace T --cluster C --until DATE --algo ppo|ddpg|trpo|mbrl --out DIR` fits the
+runtime predictor on the history before DIR's `--until`, trains the agent on episodes drawn from
+that history, and writes DIR (see docs/LEARNING.md); `--resume DIR` continues it on a new trace.
+The learning stack is imported only inside the commands. Bad input ends with one `error:` line and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from kaon.compare import BUNDLED_TRACES, ScenarioError, ScenarioSpec, load_scenario
+from kaon.traces.scenario import parse_instant
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _trace_file(name: str) -> Path:
+    p = Path(name)
+    return BUNDLED_TRACES / name if not p.exists() and (BUNDLED_TRACES / name).exists() else p
+
+
+def train_command(
+    trace: Annotated[str, typer.Option("--trace", help="trace file, or a bundled trace's file name")],
+    cluster: Annotated[str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name")] = "",
+    until: Annotated[str | None, typer.Option("--until", help="train on history before this (ISO date or seconds)")] = None,
+    algo: Annotated[str, typer.Option("--algo", help="ppo, ddpg, trpo or mbrl")] = "ppo",
+    out: Annotated[Path | None, typer.Option("--out", help="model directory to write")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="continue training the model in DIR")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="trace format (default: detected)")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="reward weight of -(jobs in system) x time")] = 1.0,
+    beta: Annotated[float, typer.Option("--beta", help="reward weight of busy GPUs x time")] = 0.0,
+    timesteps: Annotated[int, typer.Option("--timesteps", min=1, help="environment steps to train")] = 20_000,
+    window: Annotated[int, typer.Option("--window", min=1, help="candidate jobs per decision")] = 16,
+    episode_jobs: Annotated[int, typer.Option("--episode-jobs", min=1, help="jobs per episode")] = 200,
+    envs: Annotated[int, typer.Option("--envs", min=1, help="parallel environments")] = 1,
+    subproc: Annotated[bool, typer.Option("--subproc", help="one process per environment")] = False,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0, help="steps between checkpoints")] = 0,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="write TensorBoard logs in DIR")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train a learned scheduler (`learned:path=DIR`)."""
+    from kaon.learn.artifacts import ALGORITHMS, ArtifactError, Manifest
+    from kaon.learn.env import EnvConfig, RewardWeights
+    from kaon.learn.train import TrainSpec
+    from kaon.learn.train import resume as resume_training
+    from kaon.learn.train import train
+    from kaon.predict.model import PredictorError
+
+    if algo not in ALGORITHMS:
+        _fail(f"--algo: unknown {algo!r}; known: {', '.join(ALGORITHMS)}")
+    if resume is None and (out is None or until is None or not cluster):
+        _fail("--cluster, --until and --out are required (or --resume DIR)")
+    try:
+        if resume is not None and not cluster:
+            raise ArtifactError("--cluster is required with --resume (the cluster the model was trained on)")
+        scenario = load_scenario(ScenarioSpec(trace, cluster, format, seed=seed))
+        until_s = parse_instant(until, scenario.trace) if until is not None else None
+        env = EnvConfig(window=window, episode_jobs=episode_jobs, reward=RewardWeights(alpha, beta))
+        spec = TrainSpec(
+            algo, env, timesteps=timesteps, n_envs=envs, subproc=subproc, seed=seed,
+            checkpoint_every=checkpoint_every, tensorboard=tensorboard, progress_bar=progress,
+        )
+        if resume is not None:
+            Manifest.load(resume)
+            manifest = resume_training(
+                resume, scenario.trace, _trace_file(trace), scenario.cluster, until or "", until_s, spec
+            )
+            where = resume
+        else:
+            assert out is not None and until is not None and until_s is not None
+            manifest = train(scenario.trace, _trace_file(trace), scenario.cluster, until, until_s, spec, out)
+            where = out
+    except (ScenarioError, ArtifactError, PredictorError, ValueError) as e:
+        _fail(str(e))
+    m = manifest.runs[-1].metrics
+    typer.echo(f"{manifest.algorithm} model in {where}: {manifest.runs[-1].timesteps} steps")
+    for k in sorted(m):
+        typer.echo(f"  {k}: {m[k]:.4g}")
+
+
+def explain_command(
+    model: Annotated[Path, typer.Option("--model", help="model directory from `kaon train`")],
+    trace: Annotated[str, typer.Option("--trace", help="trace file, or a bundled trace's file name")],
+    cluster: Annotated[str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name")],
+    at: Annotated[str, typer.Option("--at", help="explain the first learned start at or after this instant")],
+    format: Annotated[str | None, typer.Option("--format", help="trace format (default: detected)")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Replay TRACE under the model and print the features behind its first start at/after --at."""
+    from kaon.learn.artifacts import ArtifactError
+    from kaon.learn.explain import Explanation, explain
+    from kaon.learn.policy import LearnedScheduler
+    from kaon.policy.base import Decision, Policy, SchedulerView
+    from kaon.sim.engine import SimConfig, simulate
+    from kaon.sim.state import JobState
+
+    try:
+        scenario = load_scenario(ScenarioSpec(trace, cluster, format, seed=seed))
+        at_s = parse_instant(at, scenario.trace)
+        scheduler = LearnedScheduler(model)
+    except (ScenarioError, ArtifactError, ValueError) as e:
+        _fail(str(e))
+    found: list[Explanation] = []
+
+    class Explaining(Policy):
+        name = "learned"
+        summary = "explaining"
+
+        def decide(self, view: SchedulerView) -> Decision:
+            choices = scheduler.choices(view, self)
+            if not found and view.now >= at_s and choices:
+                start, ctx = choices[0]
+                found.append(explain(scheduler, ctx, ctx.cands.jobs.index(start.job)))
+            return Decision(starts=[s for s, _ in choices])
+
+        def job_arrived(self, job: JobState, now: float) -> None:
+            scheduler.observer.arrived(job, now)
+
+        def job_finished(self, job: JobState, now: float) -> None:
+            scheduler.observer.finished(job, now)
+
+    simulate(scenario.trace, scenario.cluster, Explaining(), SimConfig(horizon_s=None))
+    if not found:
+        _fail(f"no learned start at or after {at}")
+    e = found[0]
+    typer.echo(f"t={e.now:.0f}s: started {e.job_id} (slot {e.action}); {e.method}")
+    for name, value in e.features.items():
+        extra = f"  attribution {e.attribution[name]:+.4f}" if e.attribution is not None else ""
+        typer.echo(f"  {name:>16} = {value:+.4f}{extra}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("explain-decision")(explain_command)

@@ -1,0 +1,64 @@
+"""Why a learned scheduler chose a job: the features behind one decision.
+
+- `ddpg`: the action is a weight per feature, so the score of each candidate is a sum of
+  weight x feature terms; those terms for the chosen job are its explanation, exactly.
+- `ppo`, `trpo`: attribution by perturbation: each feature is set to zero for every candidate in
+  turn and the drop in the probability the policy gives the chosen action is reported.
+- `mbrl`: the planner's choice comes from its rollouts, not from a feature weighting: the chosen
+  job's features are shown without attribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kaon.learn.policy import Context, LearnedScheduler
+
+
+@dataclass(frozen=True)
+class Explanation:
+    now: float
+    job_id: str
+    action: int
+    features: dict[str, float]
+    """The chosen candidate's (normalised) features."""
+    attribution: dict[str, float] | None
+    """Per feature: weight x feature (ddpg) or probability drop when zeroed (ppo, trpo)."""
+    method: str
+
+
+def _probabilities(model: object, obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    import torch
+
+    policy = model.policy  # type: ignore[attr-defined]
+    tensor, _ = policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        dist = policy.get_distribution(tensor, action_masks=mask) if mask is not None else policy.get_distribution(tensor)
+        return dist.distribution.probs.cpu().numpy()[0]
+
+
+def explain(scheduler: LearnedScheduler, ctx: Context, action: int) -> Explanation:
+    cands = ctx.cands
+    names = scheduler.observer.names
+    feats = cands.features[action]
+    values = {n: float(v) for n, v in zip(names, feats)}
+    job_id = cands.jobs[action].job_id
+    algo = scheduler.manifest.algorithm
+    if algo == "mbrl":
+        return Explanation(ctx.now, job_id, action, values, None, "planner rollouts (no attribution)")
+    model = scheduler.model
+    if algo == "ddpg":
+        w = model.predict(cands.obs, deterministic=True)[0]
+        attr = {n: float(a * b) for n, a, b in zip(names, w, feats)}
+        return Explanation(ctx.now, job_id, action, values, attr, "weight x feature")
+    mask = cands.mask if algo == "ppo" else None
+    base = _probabilities(model, cands.obs, mask)[action]
+    dim, window = len(names), scheduler.manifest.env.window
+    attr = {}
+    for f, n in enumerate(names):
+        obs = cands.obs.copy()
+        obs[f : window * dim : dim] = 0.0
+        attr[n] = float(base - _probabilities(model, obs, mask)[action])
+    return Explanation(ctx.now, job_id, action, values, attr, "probability drop when the feature is zeroed")
