@@ -41,6 +41,7 @@ def make_service(tmp_path: Path, **settings: object) -> TestClient:
         "cluster": str(spec),
         "state_dir": tmp_path / "state",
         "grace_s": 0.5,
+        "dev_no_auth": True,
         "poll_interval_s": 0.02,
     }
     base.update(settings)

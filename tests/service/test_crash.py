@@ -17,6 +17,7 @@ import pytest
 from kaon.service.client import KaonClient
 from kaon.service.spawn import ServerProcess
 from kaon.store.records import JobPhase
+from kaon.security.crypto import Cipher
 from kaon.store.repo import JobStore
 
 GATED = 2
@@ -63,7 +64,7 @@ def _crash_and_recover(tmp_path: Path, n: int) -> None:
     finally:
         server.stop()
     assert recovered["adopted"] >= GATED, recovered
-    store = JobStore.open(url)
+    store = JobStore.open(url, Cipher.from_file(tmp_path / "state" / "secret.key"))  # the key the server generated
     jobs, total = store.list_jobs(limit=10_000)
     terminal = Counter(e.job_id for e in store.events() if e.to_state.terminal)
     store.close()

@@ -47,14 +47,33 @@ def test_migrate_applies_only_new_steps_and_keeps_data(tmp_path: Path) -> None:
     store.add_jobs([_job()], at=1.0, log_dir=tmp_path)
     ran: list[int] = []
 
+    nxt = STEPS[-1].version + 1
+
     def add_column(conn) -> None:  # noqa: ANN001
-        ran.append(2)
+        ran.append(nxt)
         conn.execute(text("ALTER TABLE jobs ADD COLUMN note TEXT"))
 
-    assert migrate(store.engine, STEPS + (Step(2, "note", add_column),)) == 2
-    assert migrate(store.engine, STEPS + (Step(2, "note", add_column),)) == 2
-    assert ran == [2]
+    assert migrate(store.engine, STEPS + (Step(nxt, "note", add_column),)) == nxt
+    assert migrate(store.engine, STEPS + (Step(nxt, "note", add_column),)) == nxt
+    assert ran == [nxt]
     assert store.get(1) is not None
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'v1.db'}"
+    engine = open_engine(url)
+    assert migrate(engine, STEPS[:1]) == 1
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (name, user, command, env, gpus, cpus, memory_mb, time_limit_s, priority, queue, kind,"
+                " retries, state, submit_time, attempt, run_time_s, preemptions)"
+                " VALUES ('old', 'u', '[\"true\"]', '{}', 1, 1, 0, 60, 0, 'default', 'training', 0, 'PENDING', 1, 0, 0, 0)"
+            )
+        )
+    store = JobStore.open(url)
+    assert current_version(store.engine) == STEPS[-1].version
+    assert store.require(1).command == ("true",)
 
 
 def test_database_newer_than_code_is_refused(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Client verbs for a running `kaon serve`: submit, queue, show, cancel, explain, logs, nodes,
-history. Each takes `--server` (else KAON_SERVER, else the config file) and `--json`."""
+history. Each takes `--server` and `--token` (else KAON_SERVER / KAON_TOKEN, else the config file) and `--json`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rich.table import Table
 from kaon.service.client import ClientError, KaonClient
 
 Server = Annotated[str | None, typer.Option("--server", help="server URL (else KAON_SERVER, else config file)")]
+Token = Annotated[str | None, typer.Option("--token", help="API token (else KAON_TOKEN, else config file)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print the server's JSON")]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -103,6 +104,7 @@ def submit(
     retries: Annotated[int, typer.Option(help="extra attempts after a failure")] = 0,
     kind: Annotated[str, typer.Option(help="training or inference")] = "training",
     server: Server = None,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Submit a job: kaon submit --gpus 2 --time 2h -- python train.py"""
@@ -128,7 +130,7 @@ def submit(
         body["gpu_types"] = [t.strip() for t in gpu_type.split(",") if t.strip()]
     if time_limit:
         body["time_limit_s"] = parse_duration(time_limit)
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         job = c.submit(body)
     if as_json:
         _print_json(job)
@@ -142,10 +144,11 @@ def queue(
     user: Annotated[str | None, typer.Option(help="only this user's jobs")] = None,
     limit: Annotated[int, typer.Option(help="at most this many jobs")] = 1000,
     server: Server = None,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Pending and running jobs, in submission order."""
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         page = c.jobs(["PENDING", "RUNNING"], limit=limit, queue=queue_name, user=user)
     if as_json:
         _print_json(page)
@@ -158,10 +161,11 @@ def history(
     limit: Annotated[int, typer.Option(help="at most this many jobs, newest first")] = 100,
     user: Annotated[str | None, typer.Option(help="only this user's jobs")] = None,
     server: Server = None,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """Finished jobs (completed, failed, cancelled, timed out), newest first."""
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         page = c.jobs(["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], limit=limit, user=user, newest_first=True)
     if as_json:
         _print_json(page)
@@ -170,9 +174,9 @@ def history(
 
 
 @_client_call
-def show(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
+def show(job_id: int, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
     """Everything the server knows about one job."""
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         job = c.job(job_id)
     if as_json:
         _print_json(job)
@@ -184,9 +188,9 @@ def show(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
 
 
 @_client_call
-def cancel(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
+def cancel(job_id: int, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
     """Cancel a job: dropped from the queue, or SIGTERM then SIGKILL if running."""
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         before = c.job(job_id)["state"]
         job = c.cancel(job_id)
     if as_json:
@@ -202,9 +206,9 @@ def cancel(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
 
 
 @_client_call
-def explain(job_id: int, server: Server = None, as_json: AsJson = False) -> None:
+def explain(job_id: int, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
     """Why a job is (still) pending: free GPUs per type, queue position, predicted start."""
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         why = c.explain(job_id)
     if as_json:
         _print_json(why)
@@ -223,11 +227,12 @@ def logs(
     job_id: int,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing until the job ends")] = False,
     server: Server = None,
+    token: Token = None,
     as_json: AsJson = False,
 ) -> None:
     """A job's stdout and stderr."""
     offset = 0
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         while True:
             chunk = c.logs(job_id, offset)
             if as_json:
@@ -243,9 +248,9 @@ def logs(
 
 
 @_client_call
-def nodes(server: Server = None, as_json: AsJson = False) -> None:
+def nodes(server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
     """The GPUs the service schedules, and which are free."""
-    with KaonClient(server) as c:
+    with KaonClient(server, token) as c:
         items = c.nodes()
     if as_json:
         _print_json(items)

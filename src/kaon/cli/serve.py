@@ -10,6 +10,8 @@ import typer
 
 from kaon.executors.inventory import InventoryError
 from kaon.policy.base import PolicyParamError
+from kaon.security.auth import AuthError, is_loopback
+from kaon.security.crypto import SecretKeyError
 from kaon.store.migrations import MigrationError
 
 
@@ -24,13 +26,30 @@ def serve(
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="job logs and executor state")] = None,
     grace: Annotated[float | None, typer.Option(help="seconds between SIGTERM and SIGKILL")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    dev_no_auth: Annotated[
+        bool, typer.Option("--dev-no-auth", help="no authentication, everyone is admin (loopback addresses only)")
+    ] = False,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="TLS certificate (PEM); with --tls-key")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="TLS private key (PEM)")] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="AES key for job secrets at rest (else KAON_SECRET_KEY)")
+    ] = None,
 ) -> None:
-    """Serve the REST API (docs at /docs) and schedule jobs. SIGHUP reloads the policy."""
+    """Serve the REST API (docs at /docs) and schedule jobs. SIGHUP reloads the policy.
+
+    API tokens are required (`kaon admin token create`); `--dev-no-auth` lifts that on a loopback
+    address only."""
     import uvicorn
 
     from kaon.service.app import create_app
     from kaon.service.settings import ServiceSettings
 
+    if dev_no_auth and not is_loopback(host):
+        typer.echo(f"kaon serve: --dev-no-auth is refused on {host}: it is allowed on a loopback address only", err=True)
+        raise typer.Exit(2)
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("kaon serve: give both --tls-cert and --tls-key, or neither", err=True)
+        raise typer.Exit(2)
     given: dict[str, Any] = {
         "db_url": db,
         "policy": policy,
@@ -39,15 +58,18 @@ def serve(
         "cluster": cluster,
         "state_dir": state_dir,
         "grace_s": grace,
+        "dev_no_auth": dev_no_auth or None,
+        "key_file": key_file,
     }
     try:
         app = create_app(ServiceSettings(**{k: v for k, v in given.items() if v is not None}))
-    except (InventoryError, PolicyParamError, MigrationError) as e:
+    except (InventoryError, PolicyParamError, MigrationError, SecretKeyError, AuthError) as e:
         typer.echo(f"kaon serve: {e}", err=True)
         raise typer.Exit(2) from None
     loop = app.state.service.loop
     signal.signal(signal.SIGHUP, lambda *_: loop.request_reload())
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **tls)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 The server address comes from, in order: an explicit argument, the KAON_SERVER environment
 variable, `server = "..."` in the user's config file (config.toml in kaon's config directory), or
-http://127.0.0.1:8265.
+http://127.0.0.1:8265. The API token likewise: an argument, KAON_TOKEN, `token = "..."` in the
+config file, or none (a `--dev-no-auth` server).
 """
 
 from __future__ import annotations
@@ -26,23 +27,32 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir("kaon", appauthor=False)) / "config.toml"
 
 
-def server_address(explicit: str | None = None, config: Path | None = None) -> str:
+def _setting(name: str, explicit: str | None, config: Path | None) -> str | None:
+    """`explicit`, else KAON_<NAME>, else `name = "..."` in the config file, else None."""
     if explicit:
-        return explicit.rstrip("/")
-    if os.environ.get("KAON_SERVER"):
-        return os.environ["KAON_SERVER"].rstrip("/")
+        return explicit
+    if os.environ.get(f"KAON_{name.upper()}"):
+        return os.environ[f"KAON_{name.upper()}"]
     path = config or config_path()
     if path.exists():
         try:
             doc = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
             raise ClientError(f"{path}: not valid TOML: {e}") from None
-        server = doc.get("server")
-        if server is not None:
-            if not isinstance(server, str):
-                raise ClientError(f"{path}: field 'server' must be a string")
-            return server.rstrip("/")
-    return DEFAULT_SERVER
+        value = doc.get(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise ClientError(f"{path}: field {name!r} must be a string")
+            return value
+    return None
+
+
+def server_address(explicit: str | None = None, config: Path | None = None) -> str:
+    return (_setting("server", explicit, config) or DEFAULT_SERVER).rstrip("/")
+
+
+def api_token(explicit: str | None = None, config: Path | None = None) -> str | None:
+    return _setting("token", explicit, config)
 
 
 def _detail(response: httpx.Response) -> str:
@@ -58,9 +68,11 @@ def _detail(response: httpx.Response) -> str:
 
 
 class KaonClient:
-    def __init__(self, server: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(self, server: str | None = None, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.server = server_address(server)
-        self._http = httpx.Client(base_url=f"{self.server}/api/v1", timeout=timeout_s)
+        token = api_token(token)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=f"{self.server}/api/v1", headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
         self._http.close()

@@ -1,19 +1,61 @@
-"""Request dependencies shared by the routers."""
+"""Request dependencies shared by the routers: the service, the caller, and permission checks.
+
+401 means "who are you?" (no token, unknown or revoked token); 403 means "you may not" (role or
+queue scope). Both carry the reason in `detail`.
+"""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from collections.abc import Callable
+from typing import Annotated
 
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kaon.security.auth import DEV_PRINCIPAL, Action, Principal
 from kaon.service.runtime import Service
 from kaon.store.records import JobRecord
+
+_bearer = HTTPBearer(auto_error=False, description="an API token from `kaon admin token create`")
 
 
 def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def get_job(service: Service, job_id: int) -> JobRecord:
+def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    service: Service = request.app.state.service
+    if service.tokens is None:
+        return DEV_PRINCIPAL
+    if credentials is None:
+        raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+    found = service.tokens.authenticate(credentials.credentials)
+    if isinstance(found, str):
+        raise HTTPException(401, found, {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def require(action: Action) -> Callable[..., Principal]:
+    """A dependency that admits callers whose role allows `action`."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.can(action):
+            raise HTTPException(403, f"role {principal.role.value} may not {action.value}")
+        return principal
+
+    return check
+
+
+def check_queue(principal: Principal, queue: str) -> None:
+    if not principal.sees_queue(queue):
+        raise HTTPException(403, f"{principal.user} has no access to queue {queue!r}")
+
+
+def get_job(service: Service, job_id: int, principal: Principal = DEV_PRINCIPAL) -> JobRecord:
     record = service.store.get(job_id)
     if record is None:
         raise HTTPException(status_code=404, detail=f"no job with id {job_id}")
+    check_queue(principal, record.queue)
     return record

@@ -26,12 +26,16 @@ from pathlib import Path
 from kaon.core.placement import Placement
 from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
 from kaon.service.book import JobBook
+from kaon.security.audit import AuditLog
 from kaon.service.policy_host import PolicyHost
 from kaon.sim.state import JobState
 from kaon.store.records import JobPhase, JobRecord, StopRequest
 from kaon.store.repo import JobStore, UnknownJobError
 
 log = logging.getLogger(__name__)
+
+SCHEDULER = "scheduler"
+"""The audit actor of the loop's own decisions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class SchedulerLoop:
         host: PolicyHost,
         config: LoopConfig = LoopConfig(),
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -82,6 +87,8 @@ class SchedulerLoop:
         self.host = host
         self.config = config
         self.clock = clock
+        self.audit = audit
+        """Every scheduling decision (start, preempt, cancel) is recorded here, actor `scheduler`."""
         self.wake_at: float | None = None
         self.decisions = 0
         self.last_error: str | None = None
@@ -213,14 +220,20 @@ class SchedulerLoop:
                 job_id, JobPhase.CANCELLED, now, "cancelled while pending", expect=JobPhase.PENDING, end_time=now
             )
             self.book.finish(job, now)
+            self._audit("cancel", job_id, "cancelled while pending", now)
             return record, True
         record = self.store.transition(
             job_id, JobPhase.RUNNING, now, "cancel requested", expect=JobPhase.RUNNING, stop_request=StopRequest.CANCEL
         )
         self.book.records[job_id] = record
         self.book.mark_stopping(job, StopRequest.CANCEL)
+        self._audit("cancel", job_id, "cancel requested: SIGTERM, then SIGKILL after the grace period", now, grace_s=self.config.grace_s)
         self.executor.cancel(job_id, self.config.grace_s)
         return record, False
+
+    def _audit(self, action: str, job_id: int, reason: str, at: float, **details: object) -> None:
+        if self.audit is not None:
+            self.audit.append(SCHEDULER, action, f"job {job_id}", reason, details, at)
 
     # --- decisions ----------------------------------------------------------------------------
 
@@ -260,6 +273,10 @@ class SchedulerLoop:
         self.book.records[job.index] = record
         self.book.launch(job, p, grant, now)
         self.host.policy.job_started(job, now)
+        self._audit(
+            "start", job.index, f"policy {self.host.spec}", now,
+            attempt=attempt, gpu_type=grant.gpu_type, nodes=list(grant.node_names), devices=list(grant.devices),
+        )  # fmt: skip
         self.executor.launch(run_request(record), grant)
 
     def _preempt(self, job: JobState, now: float) -> None:
@@ -271,6 +288,7 @@ class SchedulerLoop:
         )
         self.book.records[job.index] = record
         self.book.mark_stopping(job, StopRequest.PREEMPT)
+        self._audit("preempt", job.index, f"policy {self.host.spec}", now)
         self.executor.preempt(job.index, self.config.grace_s)
 
     # --- executor events ----------------------------------------------------------------------

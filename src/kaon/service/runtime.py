@@ -9,6 +9,9 @@ from pathlib import Path
 from kaon.executors.base import Executor
 from kaon.executors.inventory import Inventory, resolve_inventory
 from kaon.executors.local import LocalExecutor
+from kaon.security.audit import AuditLog
+from kaon.security.auth import TokenStore, load_or_create_secret
+from kaon.security.crypto import resolve_cipher
 from kaon.service.book import JobBook
 from kaon.service.loop import LoopConfig, SchedulerLoop
 from kaon.service.policy_host import PolicyHost
@@ -26,6 +29,9 @@ class Service:
     executor: Executor
     loop: SchedulerLoop
     log_dir: Path
+    audit: AuditLog
+    tokens: TokenStore | None
+    """None in `--dev-no-auth` mode."""
     reconciled: Reconciled | None = None
 
     def start(self) -> None:
@@ -43,7 +49,11 @@ class Service:
 
 def build_service(settings: ServiceSettings, executor: Executor | None = None) -> Service:
     inventory = resolve_inventory(settings.gpus, settings.gpu_type, settings.cluster)
-    store = JobStore.open(settings.resolved_db_url())
+    state = settings.resolved_state_dir()
+    cipher = resolve_cipher(settings.key_file, settings.secret_key, settings.resolved_key_file())
+    store = JobStore.open(settings.resolved_db_url(), cipher)
+    audit = AuditLog(store.engine)
+    tokens = None if settings.dev_no_auth else TokenStore(store.engine, load_or_create_secret(settings.resolved_auth_secret_file()))
     now = time.time()
     store.upsert_nodes(
         [
@@ -51,7 +61,6 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
             for n, ids in zip(inventory.cluster.nodes, inventory.devices)
         ]
     )
-    state = settings.resolved_state_dir()
     executor = executor or LocalExecutor(state / "runs", timeout_grace_s=settings.grace_s)
     loop = SchedulerLoop(
         store,
@@ -59,5 +68,6 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
         JobBook(inventory),
         PolicyHost(settings.policy),
         LoopConfig(grace_s=settings.grace_s, poll_interval_s=settings.poll_interval_s),
+        audit=audit,
     )
-    return Service(settings, store, inventory, executor, loop, state / "logs")
+    return Service(settings, store, inventory, executor, loop, state / "logs", audit, tokens)

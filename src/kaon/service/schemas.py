@@ -177,3 +177,29 @@ class ReloadRequest(BaseModel):
 
 class ReloadRead(BaseModel):
     policy: str
+
+
+class AuditRead(BaseModel):
+    seq: int
+    at: float
+    actor: str
+    action: str
+    target: str | None
+    reason: str | None
+    details: str
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyRead(BaseModel):
+    ok: bool
+    records: int
+    bad_seq: int | None
+    message: str
+
+
+class AnomalyRead(BaseModel):
+    kind: str
+    subject: str
+    score: float
+    message: str

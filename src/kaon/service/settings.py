@@ -27,6 +27,15 @@ class ServiceSettings(BaseSettings):
     grace_s: float = Field(10.0, ge=0)
     poll_interval_s: float = Field(0.05, gt=0)
     default_time_limit_s: float = Field(3600.0, gt=0)
+    dev_no_auth: bool = False
+    """No authentication: everyone is admin. `kaon serve` allows it on a loopback address only."""
+    auth_secret_file: Path | None = None
+    """HMAC key for API token hashes; default `auth.secret` in the state directory (created once)."""
+    key_file: Path | None = None
+    """AES key for job commands and environments at rest (else `secret_key`, else `secret.key` in
+    the state directory, created once)."""
+    secret_key: str | None = None
+    """The key itself (KAON_SECRET_KEY), base64 of 32 bytes."""
 
     def resolved_db_url(self) -> str:
         return self.db_url or default_url()
@@ -37,3 +46,9 @@ class ServiceSettings(BaseSettings):
             return self.state_dir
         digest = hashlib.sha1(self.resolved_db_url().encode()).hexdigest()[:12]
         return data_dir() / "state" / digest
+
+    def resolved_auth_secret_file(self) -> Path:
+        return self.auth_secret_file or self.resolved_state_dir() / "auth.secret"
+
+    def resolved_key_file(self) -> Path:
+        return self.resolved_state_dir() / "secret.key"

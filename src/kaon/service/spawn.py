@@ -23,10 +23,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A `kaon serve` subprocess on 127.0.0.1. `args` are extra `serve` flags (inventory, policy)."""
+    """A `kaon serve` subprocess on 127.0.0.1. `args` are extra `serve` flags (inventory, policy).
+    Without `token` it runs in `--dev-no-auth` mode (allowed because it listens on loopback); with
+    one, the health probe sends it."""
 
-    def __init__(self, db_url: str, state_dir: Path, args: list[str], log_path: Path | None = None) -> None:
+    def __init__(
+        self, db_url: str, state_dir: Path, args: list[str], log_path: Path | None = None, token: str | None = None
+    ) -> None:
         self.db_url = db_url
+        self.token = token
         self.state_dir = state_dir
         self.args = args
         self.log_path = log_path or state_dir / "server.log"
@@ -43,8 +48,9 @@ class ServerProcess:
             sys.executable, "-m", "kaon.service", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--db", self.db_url, "--state-dir", str(self.state_dir),
-            "--log-level", "warning", *self.args,
+            "--log-level", "warning", *([] if self.token else ["--dev-no-auth"]), *self.args,
         ]  # fmt: skip
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
@@ -52,7 +58,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"kaon serve exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/api/v1/health", headers=headers, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kaon.core.job import JobSpec, Trace
 from kaon.store.records import JobPhase, JobRecord
+from kaon.security.crypto import Cipher
 from kaon.store.repo import JobStore
 from kaon.traces.canonical import write_canonical
 
@@ -43,9 +44,10 @@ def _spec(job: JobRecord, epoch: float) -> JobSpec:
     )
 
 
-def export_history(url: str | None, path: str | Path) -> int:
-    """Write the completed jobs of the database at `url` as canonical CSV; returns how many."""
-    store = JobStore.open(url)
+def export_history(url: str | None, path: str | Path, cipher: Cipher | None = None) -> int:
+    """Write the completed jobs of the database at `url` as canonical CSV; returns how many.
+    A database whose job secrets are sealed needs its `cipher` to read job rows."""
+    store = JobStore.open(url, cipher)
     try:
         trace = history_trace(store)
     finally:

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, MetaData, Table, inspect, select, text
 
-from kaon.store.models import JobEventRow, JobRow, NodeRow, SchemaVersion
+from kaon.store.models import ApiTokenRow, AuditRow, JobEventRow, JobRow, NodeRow, SchemaVersion
 
 
 class MigrationError(RuntimeError):
@@ -27,12 +27,35 @@ class Step:
     apply: Callable[[Connection], None]
 
 
+_LATER_JOB_COLUMNS = frozenset({"sealed"})
+
+
 def _initial(conn: Connection) -> None:
-    for table in (JobRow.__table__, JobEventRow.__table__, NodeRow.__table__):
+    # Version 1's jobs table as it was: the model's columns minus those later steps ALTER in.
+    v1 = Table("jobs", MetaData(), *(c._copy() for c in JobRow.__table__.columns if c.name not in _LATER_JOB_COLUMNS))
+    v1.create(conn)
+    for table in (JobEventRow.__table__, NodeRow.__table__):
         table.create(conn)
 
 
-STEPS: tuple[Step, ...] = (Step(1, "jobs, job events and nodes", _initial),)
+def _api_tokens(conn: Connection) -> None:
+    ApiTokenRow.__table__.create(conn)
+
+
+def _audit_log(conn: Connection) -> None:
+    AuditRow.__table__.create(conn)
+
+
+def _sealed_secrets(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN sealed TEXT"))
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "jobs, job events and nodes", _initial),
+    Step(2, "api tokens", _api_tokens),
+    Step(3, "hash-chained audit log", _audit_log),
+    Step(4, "sealed job commands and environments", _sealed_secrets),
+)
 
 
 def current_version(engine: Engine) -> int:

@@ -56,6 +56,8 @@ class JobRow(Base):
     max_rss_mb: Mapped[float | None] = mapped_column(Float)
     cpu_time_s: Mapped[float | None] = mapped_column(Float)
     log_path: Mapped[str | None] = mapped_column(Text)
+    sealed: Mapped[str | None] = mapped_column(Text)
+    """command and env, AES-GCM sealed (kaon.security.crypto); the plain columns are then empty."""
 
 
 class JobEventRow(Base):
@@ -78,3 +80,33 @@ class NodeRow(Base):
     devices: Mapped[list] = mapped_column(JSON)
     up: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ApiTokenRow(Base):
+    """An API token: only its keyed hash is stored, never the token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    user: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    queues: Mapped[list | None] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+
+
+class AuditRow(Base):
+    """One record of the hash-chained, append-only audit log (kaon.security.audit)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kaon.security.crypto import Cipher, SecretKeyError
 from kaon.store.db import open_engine
 from kaon.store.migrations import migrate
 from kaon.store.models import JobEventRow, JobRow, NodeRow
@@ -56,13 +57,34 @@ _UPDATABLE = frozenset(
 )
 
 
-def _record(row: JobRow) -> JobRecord:
+def _secrets(row: JobRow, cipher: Cipher | None) -> tuple[list, dict]:
+    """The job's command and env, opened if they are sealed."""
+    if row.sealed is None:
+        return row.command, row.env
+    if cipher is None:
+        raise SecretKeyError(f"job {row.id}: command and env are encrypted; give the key (--key-file or KAON_SECRET_KEY)")
+    doc = cipher.open(row.sealed, _aad(row.id))
+    assert isinstance(doc, dict)
+    return doc["command"], doc["env"]
+
+
+def _aad(job_id: int) -> str:
+    return f"job {job_id}"
+
+
+def _seal(row: JobRow, cipher: Cipher, command: list, env: dict) -> None:
+    row.sealed = cipher.seal({"command": command, "env": env}, _aad(row.id))
+    row.command, row.env = [], {}
+
+
+def _record(row: JobRow, cipher: Cipher | None) -> JobRecord:
+    command, env = _secrets(row, cipher)
     return JobRecord(
         id=row.id,
         name=row.name,
         user=row.user,
-        command=tuple(row.command),
-        env=tuple(sorted((str(k), str(v)) for k, v in row.env.items())),
+        command=tuple(command),
+        env=tuple(sorted((str(k), str(v)) for k, v in env.items())),
         gpus=row.gpus,
         gpu_types=tuple(row.gpu_types) if row.gpu_types is not None else None,
         cpus=row.cpus,
@@ -104,15 +126,20 @@ def _encode(key: str, value: object) -> object:
 class JobStore:
     """The service's repository over one database (migrated to the latest schema on open)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cipher: Cipher | None = None) -> None:
         self.engine = engine
+        self.cipher = cipher
+        """With a cipher, new jobs' command and env are sealed; without, sealed jobs cannot be read."""
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str | None = None) -> JobStore:
+    def open(cls, url: str | None = None, cipher: Cipher | None = None) -> JobStore:
         engine = open_engine(url)
         migrate(engine)
-        return cls(engine)
+        return cls(engine, cipher)
+
+    def _rec(self, row: JobRow) -> JobRecord:
+        return _record(row, self.cipher)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -151,13 +178,15 @@ class JobStore:
             s.flush()
             for row in rows:
                 row.log_path = str(log_dir / f"{row.id}.log")
+                if self.cipher is not None:
+                    _seal(row, self.cipher, row.command, row.env)
                 s.add(JobEventRow(job_id=row.id, at=at, from_state=None, to_state=JobPhase.PENDING.value, detail="submitted"))
-            return [_record(r) for r in rows]
+            return [self._rec(r) for r in rows]
 
     def get(self, job_id: int) -> JobRecord | None:
         with self._session() as s:
             row = s.get(JobRow, job_id)
-            return _record(row) if row is not None else None
+            return self._rec(row) if row is not None else None
 
     def require(self, job_id: int) -> JobRecord:
         job = self.get(job_id)
@@ -173,8 +202,10 @@ class JobStore:
         limit: int = 100,
         offset: int = 0,
         newest_first: bool = False,
+        queues: Sequence[str] | None = None,
     ) -> tuple[list[JobRecord], int]:
-        """One page of jobs matching the filters, and how many match in all."""
+        """One page of jobs matching the filters, and how many match in all. `queues` restricts
+        to a set of queues (a caller's scope), on top of the single `queue` filter."""
         where = []
         wanted = [p.value for p in states]
         if wanted:
@@ -183,11 +214,13 @@ class JobStore:
             where.append(JobRow.queue == queue)
         if user is not None:
             where.append(JobRow.user == user)
+        if queues is not None:
+            where.append(JobRow.queue.in_(list(queues)))
         order = JobRow.id.desc() if newest_first else JobRow.id
         with self._session() as s:
             total = s.scalar(select(func.count()).select_from(JobRow).where(*where)) or 0
             rows = s.scalars(select(JobRow).where(*where).order_by(order).limit(limit).offset(offset)).all()
-            return [_record(r) for r in rows], int(total)
+            return [self._rec(r) for r in rows], int(total)
 
     def active(self) -> list[JobRecord]:
         """PENDING and RUNNING jobs in submission order: what a restarted service must resume."""
@@ -213,14 +246,14 @@ class JobStore:
             self._apply(row, fields)
             row.state = to.value
             s.add(JobEventRow(job_id=job_id, at=at, from_state=src, to_state=to.value, detail=detail))
-            return _record(row)
+            return self._rec(row)
 
     def update(self, job_id: int, **fields: object) -> JobRecord:
         """Set fields that are not a state change (the pid once known, a stop request)."""
         with self._session.begin() as s:
             row = self._locked(s, job_id)
             self._apply(row, fields)
-            return _record(row)
+            return self._rec(row)
 
     def events(self, job_id: int | None = None) -> list[JobEvent]:
         with self._session() as s:
@@ -233,6 +266,16 @@ class JobStore:
                 )
                 for e in s.scalars(q)
             ]
+
+    def rotate_key(self, old: Cipher | None, new: Cipher) -> int:
+        """Re-seal every job's command and env under `new` in one transaction (all rows or none);
+        plaintext rows (from before encryption) are sealed too. Returns the number of rows."""
+        with self._session.begin() as s:
+            rows = s.scalars(select(JobRow).order_by(JobRow.id).with_for_update()).all()
+            for row in rows:
+                command, env = _secrets(row, old)
+                _seal(row, new, command, env)
+            return len(rows)
 
     def counts(self) -> list[tuple[str, JobPhase, int]]:
         """(queue, state, number of jobs) for every pair that has jobs."""

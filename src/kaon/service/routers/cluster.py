@@ -6,17 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from kaon.service.deps import get_service
+from kaon.security.auth import Action, Principal
+from kaon.service.deps import get_service, require
 from kaon.service.runtime import Service
 from kaon.service.schemas import NodeRead, QueueRead
 from kaon.store.records import JobPhase
 
 router = APIRouter(tags=["cluster"])
 ServiceDep = Annotated[Service, Depends(get_service)]
+Reader = Annotated[Principal, Depends(require(Action.READ))]
 
 
 @router.get("/nodes", response_model=list[NodeRead])
-def nodes(service: ServiceDep) -> list[NodeRead]:
+def nodes(service: ServiceDep, _: Reader) -> list[NodeRead]:
     stored = {n.name: n for n in service.store.nodes()}
     out = []
     with service.loop.locked() as book:
@@ -35,8 +37,10 @@ def nodes(service: ServiceDep) -> list[NodeRead]:
 
 
 @router.get("/queues", response_model=list[QueueRead])
-def queues(service: ServiceDep) -> list[QueueRead]:
+def queues(service: ServiceDep, principal: Reader) -> list[QueueRead]:
     by_queue: dict[str, dict[JobPhase, int]] = {}
     for queue, state, n in service.store.counts():
+        if not principal.sees_queue(queue):
+            continue
         by_queue.setdefault(queue, {p: 0 for p in JobPhase})[state] = n
     return [QueueRead(queue=q, counts=c) for q, c in sorted(by_queue.items())]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from kaon.service.admission import AdmissionError, admit
-from kaon.service.deps import get_job, get_service
+from kaon.security.auth import Action, Principal, Role
+from kaon.service.deps import check_queue, get_job, get_service, require
 from kaon.service.explain import explain
 from kaon.service.runtime import Service
 from kaon.service.schemas import ExplainRead, JobBatchCreate, JobCreate, JobList, JobRead, LogChunk
@@ -16,36 +17,53 @@ from kaon.store.records import JobPhase
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 ServiceDep = Annotated[Service, Depends(get_service)]
+Reader = Annotated[Principal, Depends(require(Action.READ))]
+Submitter = Annotated[Principal, Depends(require(Action.SUBMIT))]
+Canceller = Annotated[Principal, Depends(require(Action.CANCEL))]
 
 
-def _submit(service: Service, bodies: list[JobCreate], batch: bool) -> list[JobRead]:
+def _owned(principal: Principal, body: JobCreate) -> JobCreate:
+    """A user-role caller submits into its queues, as itself; others may name any user."""
+    check_queue(principal, body.queue)
+    if principal.role is not Role.USER:
+        return body
+    if body.user is not None and body.user != principal.user:
+        raise HTTPException(403, f"{principal.user} may not submit as user {body.user!r}")
+    return body.model_copy(update={"user": principal.user})
+
+
+def _submit(service: Service, principal: Principal, bodies: list[JobCreate], batch: bool) -> list[JobRead]:
     """Admit all or none, persist them, then tell the loop (persist before acting)."""
     cluster = service.inventory.cluster
     limit = service.settings.default_time_limit_s
     new = []
     for i, body in enumerate(bodies):
         try:
-            new.append(admit(body, cluster, limit))
+            new.append(admit(_owned(principal, body), cluster, limit))
         except AdmissionError as e:
             raise (AdmissionError(f"jobs.{i}.{e.field}", e.message) if batch else e) from None
-    records = service.store.add_jobs(new, time.time(), service.log_dir)
+    now = time.time()
+    records = service.store.add_jobs(new, now, service.log_dir)
+    for r in records:
+        service.audit.append(principal.actor, "submit", f"job {r.id}", "API request", {"queue": r.queue, "gpus": r.gpus}, now)
     service.loop.submitted([r.id for r in records])
     return [JobRead.of(r) for r in records]
 
 
 @router.post("", status_code=201, response_model=JobRead)
-def submit(body: JobCreate, service: ServiceDep) -> JobRead:
-    return _submit(service, [body], batch=False)[0]
+def submit(body: JobCreate, service: ServiceDep, principal: Submitter) -> JobRead:
+    return _submit(service, principal, [body], batch=False)[0]
 
 
 @router.post("/batch", status_code=201, response_model=list[JobRead])
-def submit_batch(body: JobBatchCreate, service: ServiceDep) -> list[JobRead]:
-    return _submit(service, body.jobs, batch=True)
+def submit_batch(body: JobBatchCreate, service: ServiceDep, principal: Submitter) -> list[JobRead]:
+    return _submit(service, principal, body.jobs, batch=True)
 
 
 @router.get("", response_model=JobList)
 def list_jobs(
     service: ServiceDep,
+    principal: Reader,
     state: Annotated[list[JobPhase] | None, Query()] = None,
     queue: str | None = None,
     user: str | None = None,
@@ -53,24 +71,27 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
     newest_first: bool = False,
 ) -> JobList:
-    records, total = service.store.list_jobs(state or (), queue, user, limit, offset, newest_first)
+    if queue is not None:
+        check_queue(principal, queue)
+    records, total = service.store.list_jobs(state or (), queue, user, limit, offset, newest_first, principal.queues)
     return JobList(items=[JobRead.of(r) for r in records], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", response_model=JobRead)
-def show(job_id: int, service: ServiceDep) -> JobRead:
-    return JobRead.of(get_job(service, job_id))
+def show(job_id: int, service: ServiceDep, principal: Reader) -> JobRead:
+    return JobRead.of(get_job(service, job_id, principal))
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead)
-def cancel(job_id: int, service: ServiceDep) -> JobRead:
-    get_job(service, job_id)
+def cancel(job_id: int, service: ServiceDep, principal: Canceller) -> JobRead:
+    get_job(service, job_id, principal)
+    service.audit.append(principal.actor, "cancel-request", f"job {job_id}", "API request")
     return JobRead.of(service.loop.cancel(job_id))
 
 
 @router.get("/{job_id}/explain", response_model=ExplainRead)
-def explain_job(job_id: int, service: ServiceDep) -> ExplainRead:
-    record = get_job(service, job_id)
+def explain_job(job_id: int, service: ServiceDep, principal: Reader) -> ExplainRead:
+    record = get_job(service, job_id, principal)
     with service.loop.locked() as book:
         record = service.store.require(job_id)
         why = explain(record, book, time.time(), service.loop.host.spec)
@@ -81,10 +102,11 @@ def explain_job(job_id: int, service: ServiceDep) -> ExplainRead:
 def logs(
     job_id: int,
     service: ServiceDep,
+    principal: Reader,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=16 * 2**20)] = 2**20,
 ) -> LogChunk:
-    record = get_job(service, job_id)
+    record = get_job(service, job_id, principal)
     data = b""
     size = 0
     if record.log_path is not None:

@@ -1,0 +1,163 @@
+"""`kaon admin ...` (API tokens, key rotation) and `kaon audit ...` (show, verify).
+
+These act on the database directly, as the service's owner on its host: creating the first admin
+token cannot go through an API that needs a token. They take the same `--db` and `--state-dir` as
+`kaon serve`, which locate the database and its server secret.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kaon.security.audit import AuditLog
+from kaon.security.auth import AuthError, Role, TokenStore, load_or_create_secret
+from kaon.security.crypto import Cipher, SecretKeyError
+from kaon.service.settings import ServiceSettings
+from kaon.store.db import open_engine
+from kaon.store.migrations import MigrationError, migrate
+from kaon.store.repo import JobStore
+
+Db = Annotated[str | None, typer.Option("--db", help="database URL (default: SQLite in the data dir)")]
+StateDir = Annotated[Path | None, typer.Option("--state-dir", help="the service's state directory")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+ADMIN_ACTOR = "kaon-admin"
+
+
+def _settings(db: str | None, state_dir: Path | None) -> ServiceSettings:
+    return ServiceSettings(**{k: v for k, v in {"db_url": db, "state_dir": state_dir}.items() if v is not None})
+
+
+def _fail(e: Exception) -> typer.Exit:
+    typer.echo(f"kaon: {e}", err=True)
+    return typer.Exit(1)
+
+
+def _tokens(db: str | None, state_dir: Path | None) -> tuple[TokenStore, AuditLog]:
+    settings = _settings(db, state_dir)
+    engine = open_engine(settings.resolved_db_url())
+    migrate(engine)
+    return TokenStore(engine, load_or_create_secret(settings.resolved_auth_secret_file())), AuditLog(engine)
+
+
+def token_create(
+    user: Annotated[str, typer.Option(help="who the token is for")],
+    role: Annotated[Role, typer.Option(help="admin, operator, user or viewer")],
+    queue: Annotated[list[str] | None, typer.Option("--queue", help="a queue the token may use (repeatable)")] = None,
+    db: Db = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Create an API token. It is printed once and stored only as a keyed hash."""
+    try:
+        tokens, audit = _tokens(db, state_dir)
+        token, info = tokens.create(user, role, tuple(queue or ()))
+    except (AuthError, MigrationError) as e:
+        raise _fail(e) from None
+    audit.append(ADMIN_ACTOR, "token-create", f"token {info.id}", "admin CLI", {"user": user, "role": info.role.value})
+    typer.echo(token)
+
+
+def token_revoke(token_id: Annotated[int, typer.Argument(help="token id from `kaon admin token list`")], db: Db = None, state_dir: StateDir = None) -> None:
+    """Revoke a token: requests with it get 401 from then on."""
+    try:
+        tokens, audit = _tokens(db, state_dir)
+        info = tokens.revoke(token_id)
+    except (AuthError, MigrationError) as e:
+        raise _fail(e) from None
+    audit.append(ADMIN_ACTOR, "token-revoke", f"token {info.id}", "admin CLI", {"user": info.user})
+    typer.echo(f"revoked token {info.id} ({info.user}, {info.role.value})")
+
+
+def token_list(db: Db = None, state_dir: StateDir = None, as_json: AsJson = False) -> None:
+    """Tokens (never their values): id, user, role, queues, created, revoked."""
+    tokens, _ = _tokens(db, state_dir)
+    rows = [
+        {"id": t.id, "user": t.user, "role": t.role.value, "queues": list(t.queues) if t.queues else None,
+         "created_at": t.created_at, "revoked_at": t.revoked_at}
+        for t in tokens.list()
+    ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "active"
+        typer.echo(f"{r['id']:>4}  {r['user']:<16} {r['role']:<9} {','.join(r['queues'] or ['*']):<20} {state}")
+
+
+def rotate_key(
+    old: Annotated[Path | None, typer.Option("--old", help="current key file (omit if job secrets are still plaintext)")],
+    new: Annotated[Path, typer.Option("--new", help="new key file")],
+    db: Db = None,
+) -> None:
+    """Re-encrypt every job's command and environment from the old key to the new, all or none."""
+    try:
+        old_cipher = Cipher.from_file(old) if old is not None else None
+        new_cipher = Cipher.from_file(new)
+        store = JobStore.open(_settings(db, None).resolved_db_url())
+        n = store.rotate_key(old_cipher, new_cipher)
+    except (SecretKeyError, MigrationError) as e:
+        raise _fail(e) from None
+    AuditLog(store.engine).append(ADMIN_ACTOR, "rotate-key", "jobs", "admin CLI", {"rows": n, "key_id": new_cipher.key_id})
+    typer.echo(f"re-encrypted {n} jobs under key {new_cipher.key_id}")
+
+
+def _since(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"--since: {value!r} is neither Unix seconds nor an ISO date") from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def audit_show(
+    actor: Annotated[str | None, typer.Option(help="records whose actor starts with this")] = None,
+    action: Annotated[str | None, typer.Option(help="e.g. submit, start, preempt, cancel")] = None,
+    since: Annotated[str | None, typer.Option(help="Unix seconds or ISO date")] = None,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Audit records, oldest first."""
+    engine = open_engine(_settings(db, None).resolved_db_url())
+    migrate(engine)
+    records = AuditLog(engine).records(actor, action, _since(since))
+    for r in records:
+        if as_json:
+            typer.echo(json.dumps({f: getattr(r, f) for f in r.__slots__}))
+        else:
+            when = datetime.fromtimestamp(r.at, UTC).isoformat(timespec="seconds")
+            typer.echo(f"{r.seq:>6} {when} {r.actor:<24} {r.action:<14} {r.target or '-':<12} {r.reason or ''} {r.details}")
+
+
+def audit_verify(db: Db = None) -> None:
+    """Check the hash chain; exit 1 naming the first bad record."""
+    engine = open_engine(_settings(db, None).resolved_db_url())
+    migrate(engine)
+    verdict = AuditLog(engine).verify()
+    typer.echo(verdict.message, err=not verdict.ok)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    admin = typer.Typer(help="Administer the service: API tokens, encryption keys.", no_args_is_help=True)
+    token = typer.Typer(help="API tokens: create, revoke, list.", no_args_is_help=True)
+    token.command("create")(token_create)
+    token.command("revoke")(token_revoke)
+    token.command("list")(token_list)
+    admin.add_typer(token, name="token")
+    admin.command("rotate-key")(rotate_key)
+    audit = typer.Typer(help="The hash-chained audit log: show, verify.", no_args_is_help=True)
+    audit.command("show")(audit_show)
+    audit.command("verify")(audit_verify)
+    app.add_typer(admin, name="admin")
+    app.add_typer(audit, name="audit")
