@@ -45,3 +45,10 @@ def test_ppo_artifact_saves_loads_and_decides_the_same(tmp_path: Path, tiny_mode
     assert (d / "agent.zip").is_file() and (d / "predictor").is_dir()
     assert _schedule(d, burst, one_gpu) == _schedule(d, burst, one_gpu)
     assert LearnedScheduler(d).manifest.runs[-1].timesteps == 64
+
+
+@pytest.mark.slow
+def test_ddpg_scoring_rule_learns_to_beat_random(tmp_path: Path, tiny_model) -> None:
+    """600 steps of DDPG on the burst problem (about a minute on 2 busy cores)."""
+    m = Manifest.load(tiny_model(tmp_path / "ddpg", "ddpg", timesteps=600)).runs[-1].metrics
+    assert m["agent_avg_jct_s"] < 0.85 * m["random_avg_jct_s"]

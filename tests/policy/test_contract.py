@@ -80,10 +80,25 @@ def _trace(seed: int):  # noqa: ANN202
     )
 
 
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Policies that cannot run without arguments: `learned` needs a model directory, so a tiny
+    PPO agent is trained here on this cluster (the learning extra is a dev dependency)."""
+    from kaon.learn.env import EnvConfig
+    from kaon.learn.train import TrainSpec, train
+
+    out = tmp_path_factory.mktemp("learned") / "model"
+    (trace_file := out.parent / "trace.txt").write_text("synthetic\n")
+    spec = TrainSpec("ppo", EnvConfig(window=4, episode_jobs=40), timesteps=64, n_steps=32, eval_episodes=1)
+    trace = _trace(seed=0)
+    train(trace, trace_file, HETERO, "half", trace.jobs[150].submit_time, spec, out)
+    return {"learned": f"learned:path={out}"}
+
+
 @pytest.mark.parametrize("name", POLICIES)
-def test_policy_contract(name: str) -> None:
+def test_policy_contract(name: str, specs: dict[str, str]) -> None:
     trace = _trace(seed=1)
-    checked = CheckedPolicy(make_policy(name))
+    checked = CheckedPolicy(make_policy(specs.get(name, name)))
     result = simulate(trace, HETERO, checked, SimConfig(restart_overhead_s=30))
     assert result.unschedulable == ()
     assert all(j.status is JobStatus.FINISHED for j in result.jobs), "every job finishes"
@@ -100,10 +115,10 @@ def test_policy_contract(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", POLICIES)
-def test_policy_is_deterministic(name: str) -> None:
+def test_policy_is_deterministic(name: str, specs: dict[str, str]) -> None:
     runs = []
     for _ in range(2):
-        result = simulate(_trace(seed=2), HETERO, make_policy(name))
+        result = simulate(_trace(seed=2), HETERO, make_policy(specs.get(name, name)))
         runs.append([(j.job_id, j.first_start, j.finish_time, j.preemptions) for j in result.jobs])
     assert runs[0] == runs[1]
 

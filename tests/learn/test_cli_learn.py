@@ -1,0 +1,35 @@
+"""`kaon train` and `kaon explain-decision` through their own Typer app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from kaon.cli.learn import register
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_train_then_explain(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "m"
+    runner = CliRunner()
+    trace = str(data_dir / "traces" / "tiresias-60job.csv")
+    cluster = str(data_dir / "clusters" / "v100-homogeneous.yaml")
+    r = runner.invoke(_app(), ["train", "--trace", trace, "--cluster", cluster, "--until", "20000",
+                               "--algo", "ppo", "--timesteps", "32", "--episode-jobs", "20", "--window", "4", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "manifest.json").is_file() and "agent_avg_jct_s" in r.output
+    r = runner.invoke(_app(), ["explain-decision", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
+    assert r.exit_code == 0, r.output
+    assert "log_runtime" in r.output and "attribution" in r.output
+
+
+def test_bad_algo_is_a_clear_error(tmp_path: Path) -> None:
+    r = CliRunner().invoke(_app(), ["train", "--trace", "x", "--algo", "sarsa", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--algo" in r.output
