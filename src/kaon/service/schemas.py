@@ -16,22 +16,31 @@ class JobCreate(BaseModel):
     user: str | None = Field(None, max_length=100)
     gpus: int = Field(1, ge=1, le=4096)
     gpu_types: list[str] | None = Field(None, min_length=1, description="allowed GPU types; default any")
-    cpus: int = Field(1, ge=1)
-    memory_mb: int = Field(0, ge=0)
+    cpus: int = Field(1, ge=1, le=1 << 20)
+    memory_mb: int = Field(0, ge=0, le=1 << 40)
     time_limit_s: float | None = Field(None, gt=0, description="default: the server's default time limit")
-    priority: int = 0
+    priority: int = Field(0, ge=-(1 << 31), le=(1 << 31) - 1)
     queue: str = Field("default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: JobKind = JobKind.TRAINING
     job_type: str | None = Field(None, max_length=100, description="a model type from the throughput table")
     env: dict[str, str] = Field(default_factory=dict)
     retries: int = Field(0, ge=0, le=100, description="extra attempts after a failure")
-    cwd: str | None = None
+    cwd: str | None = Field(None, min_length=1, max_length=4096)
 
     @field_validator("command")
     @classmethod
     def _argv(cls, value: list[str]) -> list[str]:
         if not value[0]:
             raise ValueError("the program (first element) must not be empty")
+        if any("\0" in a for a in value):
+            raise ValueError("arguments must not contain NUL characters (exec cannot pass them)")
+        return value
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str | None) -> str | None:
+        if value is not None and "\0" in value:
+            raise ValueError("must not contain NUL characters")
         return value
 
     @field_validator("env")
@@ -40,6 +49,8 @@ class JobCreate(BaseModel):
         for key in value:
             if not key or "=" in key or "\0" in key:
                 raise ValueError(f"invalid environment variable name {key!r}")
+            if "\0" in value[key]:
+                raise ValueError(f"environment variable {key!r}: value must not contain NUL characters")
         return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from kaon.service.admission import AdmissionError, admit
 from kaon.security.auth import Action, Principal, Role
@@ -17,6 +17,7 @@ from kaon.store.records import JobPhase
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 ServiceDep = Annotated[Service, Depends(get_service)]
+JobId = Annotated[int, Path(ge=1, le=(1 << 63) - 1, description="job id")]
 Reader = Annotated[Principal, Depends(require(Action.READ))]
 Submitter = Annotated[Principal, Depends(require(Action.SUBMIT))]
 Canceller = Annotated[Principal, Depends(require(Action.CANCEL))]
@@ -68,7 +69,7 @@ def list_jobs(
     queue: str | None = None,
     user: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1 << 62)] = 0,
     newest_first: bool = False,
 ) -> JobList:
     if queue is not None:
@@ -78,19 +79,19 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobRead)
-def show(job_id: int, service: ServiceDep, principal: Reader) -> JobRead:
+def show(job_id: JobId, service: ServiceDep, principal: Reader) -> JobRead:
     return JobRead.of(get_job(service, job_id, principal))
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead)
-def cancel(job_id: int, service: ServiceDep, principal: Canceller) -> JobRead:
+def cancel(job_id: JobId, service: ServiceDep, principal: Canceller) -> JobRead:
     get_job(service, job_id, principal)
     service.audit.append(principal.actor, "cancel-request", f"job {job_id}", "API request")
     return JobRead.of(service.loop.cancel(job_id))
 
 
 @router.get("/{job_id}/explain", response_model=ExplainRead)
-def explain_job(job_id: int, service: ServiceDep, principal: Reader) -> ExplainRead:
+def explain_job(job_id: JobId, service: ServiceDep, principal: Reader) -> ExplainRead:
     record = get_job(service, job_id, principal)
     with service.loop.locked() as book:
         record = service.store.require(job_id)
@@ -100,10 +101,10 @@ def explain_job(job_id: int, service: ServiceDep, principal: Reader) -> ExplainR
 
 @router.get("/{job_id}/logs", response_model=LogChunk)
 def logs(
-    job_id: int,
+    job_id: JobId,
     service: ServiceDep,
     principal: Reader,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1 << 62)] = 0,
     limit: Annotated[int, Query(ge=1, le=16 * 2**20)] = 2**20,
 ) -> LogChunk:
     record = get_job(service, job_id, principal)
