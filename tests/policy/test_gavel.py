@@ -40,12 +40,14 @@ def test_share_weight_is_one_share_per_priority_step() -> None:
 
 
 def test_ledger_accounts_open_and_closed_segments_and_reuses_slots() -> None:
-    ledger = TimeLedger(2)
+    ledger = TimeLedger(2, 2)
     for i in range(100):  # past the first block of slots
-        ledger.add(f"j{i}")
-    ledger.open("j0", 1, 10.0)
+        ledger.add(f"j{i}", 0.0, 1, np.array([True, True]))
+    ledger.open("j0", 1, 1, 10.0)
+    assert ledger.on_type[ledger.slot["j0"]] == 1
     ledger.close("j0", 25.0)
-    ledger.open("j1", 0, 20.0)
+    assert ledger.on_type[ledger.slot["j0"]] == -1
+    ledger.open("j1", 0, 0, 20.0)
     slots = np.array([ledger.slot["j0"], ledger.slot["j1"]])
     ledger.flush(slots, 30.0)
     np.testing.assert_array_equal(ledger.received[slots], [[0.0, 15.0], [10.0, 0.0]])
@@ -58,19 +60,28 @@ def test_ledger_accounts_open_and_closed_segments_and_reuses_slots() -> None:
     assert ledger.received[ledger.slot["j1"], 0] == 10.0
     freed = ledger.slot["j5"]
     ledger.remove("j5")
-    ledger.add("new")
+    ledger.add("new", 35.0, 2, np.array([True, False]))
     assert ledger.slot["new"] == freed and not ledger.deficit[freed].any()
+    # A job that joined mid-period is owed its allocation only from its arrival on.
+    ledger.alloc[freed] = [1.0, 0.0]
+    ledger.reset(np.array([freed]), 45.0)
+    np.testing.assert_array_equal(ledger.deficit[freed], [10.0, 0.0])
+    # Active slots come back in arrival order, whatever slot each job took.
+    assert ledger.active_slots()[-1] == freed and len(ledger.active_slots()) == 100
 
 
 def test_two_equal_jobs_swap_types_every_round(tiny_cluster) -> None:  # noqa: ANN001
     # fast (speed 1) and slow (0.5), one GPU each. The LP gives both jobs half of each type; the
-    # rounds realise it by swapping them every 360 s: 360 + 180 reference-seconds per two rounds,
-    # so 1080 s of work takes four rounds and both finish together at 1440 s.
+    # rounds realise it by swapping them: 1080 s of work takes four rounds of 360 s, two on each
+    # type, and both finish together at 1440 s. Without stickiness they swap at every boundary.
+    # With it, at 720 s each job has had exactly half of its time on each type, so its two pairs
+    # tie and it stays where it is for one more round: the same times, one restart fewer.
     cluster = tiny_cluster(nodes=1, gpus=1, types=("fast", "slow"))
     trace = _trace(JobSpec("a", 0.0, 1080.0, 1), JobSpec("b", 0.0, 1080.0, 1))
-    result = simulate(trace, cluster, make_policy("gavel"), NO_OVERHEAD)
-    assert _jcts(result) == {"a": pytest.approx(1440.0), "b": pytest.approx(1440.0)}
-    assert [j.preemptions for j in result.jobs] == [3, 3]
+    for spec, preemptions in (("gavel:stay=0", [3, 3]), ("gavel", [2, 2])):
+        result = simulate(trace, cluster, make_policy(spec), NO_OVERHEAD)
+        assert _jcts(result) == {"a": pytest.approx(1440.0), "b": pytest.approx(1440.0)}
+        assert [j.preemptions for j in result.jobs] == preemptions
 
 
 def test_a_job_chosen_for_its_type_again_keeps_running(tiny_cluster) -> None:  # noqa: ANN001

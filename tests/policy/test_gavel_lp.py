@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from kaon.policy.gavel_lp import agnostic_throughputs, max_min_allocation, normalised_coefficients
+from kaon.policy.gavel_lp import (
+    agnostic_throughputs,
+    max_min_allocation,
+    normalised_coefficients,
+    pooled_max_min_allocation,
+)
 
 # Two 1-GPU jobs, one GPU of each type ("fast", "slow"). Job 0 runs at a fifth of its speed on the
 # slow type; job 1 does not care which type it gets.
@@ -132,3 +137,29 @@ def test_constraints_hold_and_the_minimum_is_optimal(instance: tuple[list, list,
     usable = np.where((thr > 0) & (scale[:, None] <= capacity[None, :]), thr, 0.0)
     coef = normalised_coefficients(usable, scale, np.ones(len(scale)), capacity)
     assert a.value >= exact.value - 1e-4 * (coef * x).sum(axis=1).max() - 1e-7
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([1, 2, 4, 8]), st.sampled_from([1.0, 2.0, 0.5])), min_size=1, max_size=8),
+    st.integers(1, 16),
+)
+def test_pooled_water_filling_is_an_optimum_of_the_one_type_lp(jobs: list[tuple[int, float]], total: int) -> None:
+    scale = np.array([g for g, _ in jobs], dtype=float)
+    weights = np.array([w for _, w in jobs])
+    pooled = pooled_max_min_allocation(scale, total, weights)
+    x = pooled.x[:, 0]
+    assert np.all((x >= 0) & (x <= 1)) and (x * scale).sum() <= total + 1e-9
+    assert np.all(x[scale > total] == 0)
+    lp = max_min_allocation(np.ones((len(jobs), 1)), scale, np.array([total]), weights, tiebreak=0.0)
+    assert pooled.value == pytest.approx(lp.value, rel=1e-9)
+    if np.all(x < 1) or np.all(x == 1):  # nothing pins the minimum alone: the optimum is unique
+        np.testing.assert_allclose(x, lp.x[:, 0], atol=1e-9)
+
+
+def test_pooled_water_filling_caps_small_gangs() -> None:
+    # 6 GPUs: the 1-GPU job has all of its time (1 GPU), the two 4-GPU jobs split the other 5.
+    a = pooled_max_min_allocation(np.array([1.0, 4.0, 4.0]), 6)
+    np.testing.assert_allclose(a.x[:, 0], [1.0, 5 / 8, 5 / 8])
+    assert a.value == pytest.approx(1.0)
+    assert pooled_max_min_allocation(np.array([8.0, 2.0]), 4).x[:, 0].tolist() == [0.0, 1.0]

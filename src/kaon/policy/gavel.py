@@ -4,22 +4,38 @@ Gavel separates *what share* each job should get from *who runs now*. The share 
 `X[j, t]` of a max-min fairness LP (`kaon.policy.gavel_lp`): the fraction of time job j should
 spend on GPU type t. `gavel` feeds it each job's measured speed per type ("max_min_fairness_perf"),
 so a job that gains much from a fast type gets it while a job that barely cares takes the slow
-one; `gavel-agnostic` feeds it speed 1 everywhere ("max_min_fairness"), the fairness of a
-scheduler that does not see heterogeneity.
+one.
 
 Who runs is decided every `round` seconds (360 s, Gavel's default) as Gavel's scheduler does:
 
-- the LP is re-solved only when the set of active jobs changed since the last solve, and each
-  re-solve restarts the time accounting (Gavel's `_reset_time_run_so_far`), carrying what each job
-  was owed or over-served into a per-type *deficit*;
+- the LP is re-solved when the set of active jobs changed, but at most once per `resolve` seconds
+  (1920 s, Gavel's `minimum_time_between_allocation_resets`), and each re-solve restarts the time
+  accounting (Gavel's `_reset_time_run_so_far`), carrying what each job was owed or over-served
+  into a per-type *deficit*. Gavel gates only the reset and re-solves every round; kaon gates both
+  because a solve is the dominant cost of a replay. In between, a job that arrived takes the row
+  of its class (same throughputs, GPU count and weight) from the last solve, which is what the
+  solve would give it up to the change in its class's head count; a job of a class the last solve
+  did not see forces a re-solve, so every active job always has an LP share;
 - each (job, type) pair gets priority `X[j, t] / f[j, t]`, where `f[j, t]` is the job's fraction of
   all time run on type t since the last reset (`X * 1e9` while it has had none, 0 where X is 0);
 - pairs are taken greedily by (priority, deficit, X), highest first, in one global queue (Gavel's
   `--enable_global_queue`), each job on at most one type and only while that type has GPUs left for
   its whole gang. Pairs of priority 0 come last but are still taken, so leftover GPUs are used.
+  A running job whose pair on its own type ranks within `stay` (relative) of the pair that came up
+  takes its own type instead when that has room: a migration costs a restart, and the two pairs
+  are the LP's preference only up to a ratio of priorities that the next rounds even out.
 
 Jobs picked for the type they already run on keep their placement (no restart); other running jobs
 are preempted at the boundary, and the picked ones are placed largest gang first on their type.
+
+`gavel-agnostic` is Gavel's heterogeneity-agnostic baseline ("max_min_fairness"): the same rounds,
+but the scheduler does not distinguish GPU types at all. Its LP is solved over the pooled GPUs as
+one type (every job equally fast everywhere), which has a closed form (water-filling), and its
+time accounting is per job, not per type. A job picked in a round keeps whatever type it runs on;
+only a job that is placed anew picks a type, the one with most room. Feeding the agnostic
+throughputs to the per-type LP instead would leave the split of `X[j, t]` across types arbitrary
+(any split is optimal), and the rounds would then move jobs between types every round for no
+reason the scheduler could know of, paying a restart each time.
 
 Between boundaries kaon differs from Gavel's simulator, which leaves GPUs freed by a finishing job
 idle until the next round: pending jobs (new arrivals and preempted ones, in queue order) are
@@ -28,6 +44,9 @@ round. They join the LP at the next boundary.
 
 Weights: a job's share weight is `priority + 1` (`1 / (1 - priority)` for negative priorities),
 so each priority step is one more share, as Gavel's priority weights.
+
+Per-round work is numpy over slot arrays of the active jobs (`TimeLedger`); only jobs whose type
+changes are touched one by one.
 """
 
 from __future__ import annotations
@@ -39,9 +58,9 @@ import numpy as np
 
 from kaon.core.placement import CapacityError, FreeCapacity, PlacementStrategy
 from kaon.policy.base import Decision, Policy, Preempt, SchedulerView, Start
-from kaon.policy.gavel_lp import agnostic_throughputs, max_min_allocation
+from kaon.policy.gavel_lp import max_min_allocation, pooled_max_min_allocation
 from kaon.policy.registry import register
-from kaon.sim.state import JobState, JobStatus
+from kaon.sim.state import JobState
 
 UNSERVED_PRIORITY = 1e9
 """Gavel's priority multiplier for a pair that has had no time yet: large but finite, so a
@@ -54,26 +73,39 @@ def share_weight(priority: int) -> float:
 
 
 class TimeLedger:
-    """Per active job and GPU type: time run since the last reset, deficit, and allocation.
+    """Per active job: time run per *account* since the last reset, deficit and allocation, plus
+    what a round needs to know of the job (GPU count, the GPU types it may use, the type it runs
+    on now, its arrival order).
 
-    Rows live in slot arrays reused as jobs come and go, so a round reads them with one fancy
-    index. Open run segments (running jobs) are tracked by start time and type and folded into the
-    totals when they close or when a round reads the ledger.
+    An account is a GPU type for the heterogeneity-aware policy and the one pooled type for the
+    agnostic one. Rows live in slot arrays reused as jobs come and go, so a round reads them with
+    one fancy index. Open run segments (running jobs) are tracked by start time and account and
+    folded into the totals when they close or when a round reads the ledger.
     """
 
-    def __init__(self, num_types: int) -> None:
-        self.k = num_types
+    def __init__(self, accounts: int, gpu_types: int) -> None:
+        self.k = accounts
+        self.gpu_types = gpu_types
         self.slot: dict[str, int] = {}
         self._free: list[int] = []
-        self.received = np.zeros((0, num_types))
-        self.deficit = np.zeros((0, num_types))
-        self.alloc = np.zeros((0, num_types))
+        self._seq = 0
+        self.received = np.zeros((0, accounts))
+        self.deficit = np.zeros((0, accounts))
+        self.alloc = np.zeros((0, accounts))
         self.seg_start = np.zeros(0)
-        self.seg_type = np.zeros(0, dtype=np.int64)
-        self.type_time = np.zeros(num_types)
-        """Time run on each type by all jobs since the last reset (Gavel's worker_time_so_far)."""
+        self.seg_account = np.zeros(0, dtype=np.int64)
+        self.since = np.zeros(0)
+        """When each job's current accounting period began: its arrival or the last reset."""
+        self.gpus = np.zeros(0, dtype=np.int64)
+        self.usable = np.zeros((0, gpu_types), dtype=bool)
+        self.on_type = np.zeros(0, dtype=np.int64)
+        """The GPU type each job runs on now, -1 while it is not running."""
+        self.seq = np.zeros(0, dtype=np.int64)
+        self.active = np.zeros(0, dtype=bool)
+        self.type_time = np.zeros(accounts)
+        """Time run on each account by all jobs since the last reset (Gavel's worker_time_so_far)."""
 
-    def add(self, job_id: str) -> None:
+    def add(self, job_id: str, now: float, gpus: int, usable: np.ndarray) -> int:
         if not self._free:
             self._grow()
         s = self._free.pop()
@@ -81,34 +113,54 @@ class TimeLedger:
         self.deficit[s] = 0.0
         self.alloc[s] = 0.0
         self.seg_start[s] = np.nan
+        self.since[s] = now
+        self.gpus[s] = gpus
+        self.usable[s] = usable
+        self.on_type[s] = -1
+        self.seq[s] = self._seq
+        self._seq += 1
+        self.active[s] = True
         self.slot[job_id] = s
+        return s
 
     def _grow(self) -> None:
         """Double the slot arrays; called only when every slot is taken."""
         old = self.received.shape[0]
         extra = max(64, old)
-        self.received = np.vstack([self.received, np.zeros((extra, self.k))])
-        self.deficit = np.vstack([self.deficit, np.zeros((extra, self.k))])
-        self.alloc = np.vstack([self.alloc, np.zeros((extra, self.k))])
-        self.seg_start = np.concatenate([self.seg_start, np.full(extra, np.nan)])
-        self.seg_type = np.concatenate([self.seg_type, np.zeros(extra, dtype=np.int64)])
+
+        def more(a: np.ndarray, fill: float | int | bool = 0) -> np.ndarray:
+            return np.concatenate([a, np.full((extra, *a.shape[1:]), fill, dtype=a.dtype)])
+
+        self.received, self.deficit, self.alloc = more(self.received), more(self.deficit), more(self.alloc)
+        self.seg_start, self.seg_account = more(self.seg_start, np.nan), more(self.seg_account)
+        self.since, self.gpus, self.usable = more(self.since), more(self.gpus), more(self.usable, False)
+        self.on_type, self.seq, self.active = more(self.on_type, -1), more(self.seq), more(self.active, False)
         self._free = list(range(old + extra - 1, old - 1, -1))
 
     def remove(self, job_id: str) -> None:
-        self._free.append(self.slot.pop(job_id))
+        s = self.slot.pop(job_id)
+        self.active[s] = False
+        self._free.append(s)
 
-    def open(self, job_id: str, gpu_type: int, now: float) -> None:
+    def active_slots(self) -> np.ndarray:
+        """Slots of the active jobs in arrival order (ties in a round keep arrival order)."""
+        slots = np.flatnonzero(self.active)
+        return slots[np.argsort(self.seq[slots], kind="stable")]
+
+    def open(self, job_id: str, account: int, gpu_type: int, now: float) -> None:
         s = self.slot[job_id]
         self.seg_start[s] = now
-        self.seg_type[s] = gpu_type
+        self.seg_account[s] = account
+        self.on_type[s] = gpu_type
 
     def close(self, job_id: str, now: float) -> None:
         s = self.slot[job_id]
         dt = now - self.seg_start[s]
-        t = self.seg_type[s]
-        self.received[s, t] += dt
-        self.type_time[t] += dt
+        a = self.seg_account[s]
+        self.received[s, a] += dt
+        self.type_time[a] += dt
         self.seg_start[s] = np.nan
+        self.on_type[s] = -1
 
     def flush(self, slots: np.ndarray, now: float) -> None:
         """Fold the open segments of `slots` into the totals up to `now`."""
@@ -116,17 +168,30 @@ class TimeLedger:
         open_ = ~np.isnan(start)
         s = slots[open_]
         dt = now - start[open_]
-        t = self.seg_type[s]
-        np.add.at(self.received, (s, t), dt)
-        self.type_time += np.bincount(t, weights=dt, minlength=self.k)
+        a = self.seg_account[s]
+        np.add.at(self.received, (s, a), dt)
+        self.type_time += np.bincount(a, weights=dt, minlength=self.k)
         self.seg_start[s] = now
 
-    def reset(self, slots: np.ndarray, elapsed: float) -> None:
+    def reset(self, slots: np.ndarray, now: float) -> None:
         """Start a new accounting period: each job's deficit grows by what its allocation promised
-        over the period minus what it got (Gavel's `_reset_time_run_so_far`)."""
-        self.deficit[slots] += self.alloc[slots] * elapsed - self.received[slots]
+        over its part of the period minus what it got (Gavel's `_reset_time_run_so_far`)."""
+        elapsed = now - self.since[slots]
+        self.deficit[slots] += self.alloc[slots] * elapsed[:, None] - self.received[slots]
         self.received[slots] = 0.0
+        self.since[slots] = now
         self.type_time[:] = 0.0
+
+    def priorities(self, slots: np.ndarray) -> np.ndarray:
+        """Gavel's `X / f` per job and account: `X * 1e9` where it has had no time, 0 where X is 0."""
+        x = self.alloc[slots]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.where(self.type_time > 0, self.received[slots] / self.type_time, 0.0)
+            return np.where(x > 0, np.where(fraction > 0, x / fraction, x * UNSERVED_PRIORITY), 0.0)
+
+
+LpKey = tuple[bytes, int, float]
+"""Jobs with equal LP keys (throughput row, GPU count, weight) get equal LP rows."""
 
 
 @register
@@ -139,41 +204,73 @@ class Gavel(Policy):
         self,
         *,
         round: float = 360.0,  # noqa: A002 - Gavel's name for the round length
+        resolve: float = 1920.0,
+        stay: float = 0.1,
         tiebreak: float = 1e-4,
         placement: PlacementStrategy = PlacementStrategy.PACKING,
     ) -> None:
         super().__init__(placement)
         if not round > 0:
             raise ValueError(f"round must be > 0 seconds, got {round}")
+        if not resolve >= 0:
+            raise ValueError(f"resolve must be >= 0 seconds, got {resolve}")
+        if not 0 <= stay < 1:
+            raise ValueError(f"stay must be in [0, 1), got {stay}")
         if not 0 <= tiebreak < 1:
             raise ValueError(f"tiebreak must be in [0, 1), got {tiebreak}")
         self.round = round
+        self.resolve = resolve
+        self.stay = stay
         self.tiebreak = tiebreak
-        self._active: dict[str, JobState] = {}
         self._ledger: TimeLedger | None = None
+        self._job_at: dict[int, JobState] = {}
+        self._newcomers: dict[str, JobState] = {}
+        self._class_rows: dict[LpKey, np.ndarray] = {}
         self._changed = False
-        self._last_reset = 0.0
+        self._last_solve = -math.inf
         self._next_round = -math.inf
         self.solve_times: list[float] = []
         """Wall seconds of each LP solve, for reporting."""
         self.solve_sizes: list[int] = []
         """Active jobs at each LP solve."""
 
+    # -- what the LP sees: per GPU type here, pooled in the agnostic variant ------------------
+
+    accounts_pooled = False
+    """True: time is accounted and shared over all GPUs as one pool, not per type."""
+
+    def _account(self, gpu_type: int) -> int:
+        return 0 if self.accounts_pooled else gpu_type
+
+    def _lp_key(self, job: JobState) -> LpKey:
+        return (job.speeds.tobytes(), job.num_gpus, share_weight(job.spec.priority))
+
+    def _allocation(self, jobs: Sequence[JobState], capacity: np.ndarray) -> tuple[np.ndarray, float]:
+        """The LP rows of `jobs` and the solve's wall seconds."""
+        scale = np.array([j.num_gpus for j in jobs], dtype=np.float64)
+        weights = np.array([share_weight(j.spec.priority) for j in jobs], dtype=np.float64)
+        thr = np.array([j.speeds for j in jobs], dtype=np.float64)
+        result = max_min_allocation(thr, scale, capacity, weights, tiebreak=self.tiebreak)
+        return result.x, result.solve_s
+
     # -- hooks: the active set and the time ledger -------------------------------------------
 
     def _ledger_for(self, job: JobState) -> TimeLedger:
         if self._ledger is None:
-            self._ledger = TimeLedger(len(job.speeds))
+            k = len(job.speeds)
+            self._ledger = TimeLedger(1 if self.accounts_pooled else k, k)
         return self._ledger
 
     def job_arrived(self, job: JobState, now: float) -> None:
-        self._ledger_for(job).add(job.job_id)
-        self._active[job.job_id] = job
+        s = self._ledger_for(job).add(job.job_id, now, job.num_gpus, job.speeds > 0)
+        self._job_at[s] = job
+        self._newcomers[job.job_id] = job
         self._changed = True
 
     def job_started(self, job: JobState, now: float) -> None:
         assert job.placement is not None
-        self._ledger_for(job).open(job.job_id, job.placement.gpu_type, now)
+        t = job.placement.gpu_type
+        self._ledger_for(job).open(job.job_id, self._account(t), t, now)
 
     def job_preempted(self, job: JobState, now: float) -> None:
         self._ledger_for(job).close(job.job_id, now)
@@ -181,14 +278,15 @@ class Gavel(Policy):
     def job_finished(self, job: JobState, now: float) -> None:
         ledger = self._ledger_for(job)
         ledger.close(job.job_id, now)
+        del self._job_at[ledger.slot[job.job_id]]
         ledger.remove(job.job_id)
-        del self._active[job.job_id]
+        self._newcomers.pop(job.job_id, None)
         self._changed = True
 
     # -- decisions ------------------------------------------------------------------------------
 
     def decide(self, view: SchedulerView) -> Decision:
-        if not self._active:
+        if not self._job_at:
             self._next_round = -math.inf
             return Decision()
         if view.now >= self._next_round:
@@ -199,80 +297,87 @@ class Gavel(Policy):
         decision.wake_at = self._next_round
         return decision
 
-    def throughputs(self, jobs: Sequence[JobState]) -> np.ndarray:
-        """The LP's throughput matrix: each job's speed per type (Gavel's measured throughputs)."""
-        return np.array([j.speeds for j in jobs], dtype=np.float64)
-
-    def _solve(self, jobs: Sequence[JobState], slots: np.ndarray, capacity: np.ndarray) -> None:
-        assert self._ledger is not None
-        scale = np.array([j.num_gpus for j in jobs], dtype=np.float64)
-        weights = np.array([share_weight(j.spec.priority) for j in jobs], dtype=np.float64)
-        result = max_min_allocation(self.throughputs(jobs), scale, capacity, weights, tiebreak=self.tiebreak)
-        self._ledger.alloc[slots] = result.x
-        self.solve_times.append(result.solve_s)
-        self.solve_sizes.append(len(jobs))
-
     def _round(self, view: SchedulerView) -> Decision:
         ledger = self._ledger
         assert ledger is not None
         now = view.now
-        jobs = list(self._active.values())
-        slots = np.fromiter((ledger.slot[j.job_id] for j in jobs), dtype=np.int64, count=len(jobs))
+        slots = ledger.active_slots()
         capacity = view.cluster.gpus_per_type()
         ledger.flush(slots, now)
         if self._changed:
-            ledger.reset(slots, now - self._last_reset)
-            self._last_reset = now
-            self._solve(jobs, slots, capacity)
-            self._changed = False
-        chosen = self._pick(jobs, slots, capacity)
-        return self._assign(view, jobs, chosen)
+            self._update_allocation(slots, capacity, now)
+        return self._assign(view, slots, self._pick(slots, capacity))
 
-    def _pick(self, jobs: Sequence[JobState], slots: np.ndarray, capacity: np.ndarray) -> list[int]:
-        """Gavel's greedy round: the type each job runs on this round, or -1."""
+    def _update_allocation(self, slots: np.ndarray, capacity: np.ndarray, now: float) -> None:
+        """Re-solve (and reset the accounting) if `resolve` seconds passed since the last solve or
+        a newcomer's class has no row yet; otherwise newcomers take their class's row."""
+        ledger = self._ledger
+        assert ledger is not None
+        keys = {job_id: self._lp_key(j) for job_id, j in self._newcomers.items()}
+        if now - self._last_solve < self.resolve and all(k in self._class_rows for k in keys.values()):
+            for job_id, key in keys.items():
+                ledger.alloc[ledger.slot[job_id]] = self._class_rows[key]
+            self._newcomers.clear()
+            return  # the active set still differs from the last solve's: `_changed` stays set
+        ledger.reset(slots, now)
+        jobs = [self._job_at[s] for s in slots.tolist()]
+        x, solve_s = self._allocation(jobs, capacity)
+        ledger.alloc[slots] = x
+        self._class_rows = {self._lp_key(j): row for j, row in zip(jobs, x)}
+        self.solve_times.append(solve_s)
+        self.solve_sizes.append(len(jobs))
+        self._last_solve = now
+        self._newcomers.clear()
+        self._changed = False
+
+    def _pick(self, slots: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+        """Gavel's greedy round: the GPU type each job runs on this round, or -1."""
         ledger = self._ledger
         assert ledger is not None
         x = ledger.alloc[slots]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fraction = np.where(ledger.type_time > 0, ledger.received[slots] / ledger.type_time, 0.0)
-            priority = np.where(x > 0, np.where(fraction > 0, x / fraction, x * UNSERVED_PRIORITY), 0.0)
-        gpus = np.array([j.num_gpus for j in jobs], dtype=np.int64)
-        speeds = np.array([j.speeds for j in jobs], dtype=np.float64)
-        jj, tt = np.nonzero((speeds > 0) & (gpus[:, None] <= capacity[None, :]))
+        priority = ledger.priorities(slots)
+        gpus = ledger.gpus[slots]
+        jj, tt = np.nonzero(ledger.usable[slots] & (gpus[:, None] <= capacity[None, :]))
         # lexsort's last key is the primary one; ties keep arrival order.
         order = np.lexsort((-x[jj, tt], -ledger.deficit[slots][jj, tt], -priority[jj, tt]))
         left = capacity.tolist()
-        chosen = [-1] * len(jobs)
+        chosen = [-1] * len(slots)
         need = gpus.tolist()
+        on = ledger.on_type[slots].tolist()
+        keep = 1.0 - self.stay
         for j, t in zip(jj[order].tolist(), tt[order].tolist()):
             if chosen[j] >= 0 or need[j] > left[t]:
                 continue
+            c = on[j]
+            if c >= 0 and c != t and need[j] <= left[c] and priority[j, c] > keep * priority[j, t]:
+                t = c
             left[t] -= need[j]
             chosen[j] = t
             if not any(left):
                 break
-        return chosen
+        return np.array(chosen, dtype=np.int64)
 
-    def _assign(self, view: SchedulerView, jobs: Sequence[JobState], chosen: list[int]) -> Decision:
+    def _assign(self, view: SchedulerView, slots: np.ndarray, chosen: np.ndarray) -> Decision:
         """Turn the round's choice into preemptions and placements, keeping jobs in place where
         they already run on their chosen type."""
+        ledger = self._ledger
+        assert ledger is not None
+        on = ledger.on_type[slots]
+        moved = np.flatnonzero(on != chosen)
         cap = view.capacity.copy()
         decision = Decision()
-        to_place: list[tuple[JobState, int]] = []
-        for job, t in zip(jobs, chosen):
-            if job.status is JobStatus.RUNNING:
-                assert job.placement is not None
-                if job.placement.gpu_type == t:
-                    continue
-                cap.release(job.placement)
-                decision.preempts.append(Preempt(job))
-            if t >= 0:
-                to_place.append((job, t))
-        to_place.sort(key=lambda p: -p[0].num_gpus)
-        for job, t in to_place:
+        for i in moved[on[moved] >= 0].tolist():
+            job = self._job_at[int(slots[i])]
+            assert job.placement is not None
+            cap.release(job.placement)
+            decision.preempts.append(Preempt(job))
+        placed = moved[chosen[moved] >= 0]
+        placed = placed[np.argsort(-ledger.gpus[slots[placed]], kind="stable")]
+        for i in placed.tolist():
+            job, t = self._job_at[int(slots[i])], int(chosen[i])
             p = cap.place_on_type(job.num_gpus, t, self.placement)
             if p is None:
-                raise CapacityError(f"gavel round picked {job.job_id} for type {t} beyond its free GPUs")
+                raise CapacityError(f"{self.name} round picked {job.job_id} for type {t} beyond its free GPUs")
             cap.allocate(p)
             decision.starts.append(Start(job, p))
         return decision
@@ -300,10 +405,65 @@ class Gavel(Policy):
 @register
 class GavelAgnostic(Gavel):
     name = "gavel-agnostic"
-    summary = "Gavel max-min fairness blind to GPU types: every job counts as equally fast everywhere"
+    summary = "Gavel max-min fairness blind to GPU types: one pooled LP share per job, jobs stay on their type"
 
-    def throughputs(self, jobs: Sequence[JobState]) -> np.ndarray:
-        return agnostic_throughputs(super().throughputs(jobs))
+    accounts_pooled = True
+
+    def _lp_key(self, job: JobState) -> LpKey:
+        return (b"", job.num_gpus, share_weight(job.spec.priority))
+
+    def _allocation(self, jobs: Sequence[JobState], capacity: np.ndarray) -> tuple[np.ndarray, float]:
+        scale = np.array([j.num_gpus for j in jobs], dtype=np.float64)
+        weights = np.array([share_weight(j.spec.priority) for j in jobs], dtype=np.float64)
+        result = pooled_max_min_allocation(scale, float(capacity.sum()), weights)
+        return result.x, result.solve_s
+
+    def _pick(self, slots: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+        """The greedy round over the pool: jobs by (priority, deficit, X) while the pool has GPUs
+        for their gang; then picked running jobs keep their type and picked pending ones go, in
+        the same order, to the type with most room. Jobs that find no type room (the pool had GPUs
+        but no single type had enough) leave GPUs that later jobs in the order may use."""
+        ledger = self._ledger
+        assert ledger is not None
+        x = ledger.alloc[slots, 0]
+        gpus = ledger.gpus[slots]
+        usable = ledger.usable[slots] & (gpus[:, None] <= capacity[None, :])
+        ok = np.flatnonzero(usable.any(axis=1))
+        order = ok[np.lexsort((-x[ok], -ledger.deficit[slots, 0][ok], -ledger.priorities(slots)[ok, 0]))]
+        # The pool's greedy: the longest prefix of the order that fits, then later jobs that do.
+        total = int(capacity.sum())
+        taken = np.cumsum(gpus[order])
+        k = int(np.searchsorted(taken, total, side="right"))
+        picked = np.zeros(len(slots), dtype=bool)
+        picked[order[:k]] = True
+        pool = total - (int(taken[k - 1]) if k else 0)
+        for i in order[k:][gpus[order[k:]] <= pool].tolist():
+            if gpus[i] <= pool:
+                picked[i] = True
+                pool -= int(gpus[i])
+                if pool == 0:
+                    break
+        on = ledger.on_type[slots]
+        chosen = np.full(len(slots), -1, dtype=np.int64)
+        stays = picked & (on >= 0)
+        chosen[stays] = on[stays]
+        left = capacity - np.bincount(on[stays], weights=gpus[stays], minlength=len(capacity)).astype(np.int64)
+        rest = order[~stays[order]]
+        first = rest[picked[rest]]
+        for i in np.concatenate([first, rest[~picked[rest]]]).tolist():
+            if left.max() < gpus[i]:
+                if left.max() == 0:
+                    break
+                continue
+            if on[i] >= 0:
+                t = int(on[i]) if left[on[i]] >= gpus[i] else -1
+            else:
+                room = np.where(usable[i] & (left >= gpus[i]), left, -1)
+                t = int(np.argmax(room)) if room.max() >= 0 else -1
+            if t >= 0:
+                chosen[i] = t
+                left[t] -= gpus[i]
+        return chosen
 
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
         """Types the job may use, most free GPUs first: speed plays no part."""

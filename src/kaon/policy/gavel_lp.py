@@ -33,6 +33,13 @@ solves with HiGHS:
 
 The constraint matrix is assembled in one shot with `scipy.sparse` from index arrays of the
 allowed (job, type) pairs; there is no per-element Python loop.
+
+With a single (pooled) type the program has a closed-form optimum, water-filling
+(`pooled_max_min_allocation`): every job gets `min(1, z * w_j / scale_j)` of the time, with the
+level `z` as high as the GPUs allow. It reaches the LP's max-min value, and of all allocations
+that do it is the lexicographically fairest: where some job has all of its time below the others'
+level (so it alone pins the minimum), the LP leaves the others free and its solver picks a vertex,
+while water-filling raises them all together by weight. It costs a sort instead of a solver call.
 """
 
 from __future__ import annotations
@@ -119,6 +126,46 @@ def max_min_allocation(
     )
     y, value, solve_s = _solve_classes(keys[:, :k], keys[:, k], keys[:, k + 1], counts, capacity, tiebreak)
     return MaxMinAllocation(y[inverse.reshape(-1)], value, solve_s)
+
+
+def pooled_max_min_allocation(
+    scale: np.ndarray, total: float, weights: np.ndarray | None = None
+) -> MaxMinAllocation:
+    """An optimum of the max-min LP over one pool of `total` GPUs, by water-filling.
+
+    Job j gets time fraction `x_j = min(1, z * w_j / scale_j)`, i.e. `z * w_j` GPUs until it has
+    all of its own; `z` is the largest level with `sum_j scale_j * x_j <= total`. Jobs whose gang
+    is larger than the pool get 0 and are left out of the minimum, as in `max_min_allocation`.
+    """
+    t0 = time.perf_counter()
+    scale = np.asarray(scale, dtype=np.float64)
+    n = scale.shape[0]
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"shapes disagree: scale {scale.shape}, weights {w.shape}")
+    if np.any(scale <= 0) or np.any(w <= 0):
+        raise ValueError("GPU counts and weights must be > 0")
+    x = np.zeros(n)
+    fits = scale <= total
+    if not fits.any():
+        return MaxMinAllocation(x[:, None], 0.0, time.perf_counter() - t0)
+    s, wf = scale[fits], w[fits]
+    if s.sum() <= total:
+        x[fits] = 1.0
+        return MaxMinAllocation(x[:, None], float((s / wf).min()), time.perf_counter() - t0)
+    # Job j is capped (x_j = 1) once z reaches scale_j / w_j. With the jobs sorted by that level,
+    # capping the first k of them leaves level (total - their GPUs) / (weight of the rest); the
+    # first k whose level does not pass the k-th cap is the solution.
+    cap = s / wf
+    order = np.argsort(cap, kind="stable")
+    used = np.concatenate([[0.0], np.cumsum(s[order])])[:-1]
+    rest = wf.sum() - np.concatenate([[0.0], np.cumsum(wf[order])])[:-1]
+    level = (total - used) / rest
+    k = int(np.argmax(level <= cap[order]))
+    z = float(level[k])
+    x[fits] = np.minimum(1.0, z * wf / s)
+    # The LP's value is the smallest normalised share, which a capped job may pin below `z`.
+    return MaxMinAllocation(x[:, None], float((s * x[fits] / wf).min()), time.perf_counter() - t0)
 
 
 def _solve_classes(
