@@ -52,3 +52,11 @@ def test_ddpg_scoring_rule_learns_to_beat_random(tmp_path: Path, tiny_model) -> 
     """600 steps of DDPG on the burst problem (about a minute on 2 busy cores)."""
     m = Manifest.load(tiny_model(tmp_path / "ddpg", "ddpg", timesteps=600)).runs[-1].metrics
     assert m["agent_avg_jct_s"] < 0.85 * m["random_avg_jct_s"]
+
+
+def test_resume_continues_and_records_a_second_run(tmp_path: Path, tiny_model, burst, one_gpu: ClusterSpec) -> None:
+    from kaon.learn.train import TrainSpec, resume
+
+    d = tiny_model(tmp_path / "m", "ppo", timesteps=32)
+    m = resume(d, burst(20, seed=3), tmp_path / "burst.txt", one_gpu, "", None, TrainSpec(timesteps=32, n_steps=32, eval_episodes=1))
+    assert [r.timesteps for r in m.runs] == [32, 32] and Manifest.load(d) == m
