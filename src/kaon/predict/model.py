@@ -32,13 +32,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
-from threadpoolctl import ThreadpoolController
 
 from kaon.core.job import JobSpec, Trace
 from kaon.predict.features import FeatureSchema, History, JobColumns, history_features
+
+if TYPE_CHECKING:  # scikit-learn and joblib load on first fit/save/load: `kaon --help` stays fast
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import ThreadpoolController
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
@@ -167,6 +170,8 @@ class RuntimePredictor:
             {"loss": "quantile", "quantile": c.high_quantile},
         ]
         with _controller().limit(limits=1, user_api="openmp"):
+            from sklearn.ensemble import HistGradientBoostingRegressor
+
             self.models = tuple(HistGradientBoostingRegressor(**common, **s).fit(x, y) for s in specs)
         return self
 
@@ -222,6 +227,8 @@ class RuntimePredictor:
         payload = {"version": FORMAT_VERSION, "config": self.config, "schema": schema, "models": self.models,
                    "history": self.history, "epoch": self.epoch, "info": self.info}  # fmt: skip
         model_path = out / MODEL_FILE
+        import joblib
+
         joblib.dump(payload, model_path, compress=3)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -252,6 +259,8 @@ class RuntimePredictor:
             raise PredictorError(f"{manifest_path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
         if manifest.get("model_sha256") != _file_sha256(model_path):
             raise PredictorError(f"{model_path}: sha256 does not match {manifest_path.name}; the model file changed")
+        import joblib
+
         payload = joblib.load(model_path)
         out = cls(payload["config"])
         out.schema, out.models, out.history = payload["schema"], payload["models"], payload["history"]
@@ -263,6 +272,8 @@ class RuntimePredictor:
 def _controller() -> ThreadpoolController:
     """Found once: discovering the loaded thread pools takes tens of milliseconds, limiting them
     with a known controller a tenth of one, and an online scheduler predicts at every decision."""
+    from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 
