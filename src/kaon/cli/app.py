@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kaon.cli import client, learn, policies, predict, run, serve, traces, tune
+from kaon.cli import admin, client, learn, policies, predict, run, serve, traces, tune
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -26,6 +26,7 @@ serve.register(app)
 client.register(app)
 tune.register(app)
 learn.register(app)
+admin.register(app)
 
 
 def main() -> None:
