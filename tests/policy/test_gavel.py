@@ -183,3 +183,31 @@ def test_every_job_finishes_within_capacity(jobs: list[tuple[float, float, int, 
     assert np.all(np.array(busy_per_type) <= cluster.gpus_per_type())
     for j in result.jobs:
         assert j.finish_time - j.spec.submit_time >= j.isolated_runtime() - 1e-6
+
+
+def test_lp_is_re_solved_at_most_once_per_resolve_interval_unless_a_class_is_new(tiny_cluster) -> None:  # noqa: ANN001
+    # Rounds at 0, 360, 720. b (at 100) is of a's class, so at 360 it takes a's row without a
+    # solve; c (at 500) asks 2 GPUs, a class the last solve did not see, so 720 re-solves.
+    cluster = tiny_cluster(nodes=1, gpus=4, types=("fast",))
+    trace = _trace(JobSpec("a", 0.0, 5000.0, 1), JobSpec("b", 100.0, 5000.0, 1), JobSpec("c", 500.0, 5000.0, 2))
+    for spec, sizes in (("gavel", [1, 3]), ("gavel:resolve=0", [1, 2, 3])):
+        policy = make_policy(spec)
+        simulate(trace, cluster, policy, SimConfig(horizon_s=800.0, restart_overhead_s=0.0))
+        assert policy.solve_sizes == sizes
+
+
+def test_agnostic_never_moves_a_job_it_keeps_running() -> None:
+    trace = _typed_trace()
+    policy = make_policy("gavel-agnostic:round=120")
+    decide = policy.decide
+    moved: list[str] = []
+
+    def spy(view: SchedulerView) -> Decision:
+        d = decide(view)
+        started = {s.job.job_id for s in d.starts}
+        moved.extend(p.job.job_id for p in d.preempts if p.job.job_id in started)
+        return d
+
+    policy.decide = spy  # type: ignore[method-assign]
+    result = simulate(trace, V100_K80, policy, NO_OVERHEAD)
+    assert all(j.status is JobStatus.FINISHED for j in result.jobs) and moved == []

@@ -8,14 +8,15 @@ one.
 
 Who runs is decided every `round` seconds (360 s, Gavel's default) as Gavel's scheduler does:
 
-- the LP is re-solved when the set of active jobs changed, but at most once per `resolve` seconds
-  (1920 s, Gavel's `minimum_time_between_allocation_resets`), and each re-solve restarts the time
-  accounting (Gavel's `_reset_time_run_so_far`), carrying what each job was owed or over-served
-  into a per-type *deficit*. Gavel gates only the reset and re-solves every round; kaon gates both
-  because a solve is the dominant cost of a replay. In between, a job that arrived takes the row
-  of its class (same throughputs, GPU count and weight) from the last solve, which is what the
-  solve would give it up to the change in its class's head count; a job of a class the last solve
-  did not see forces a re-solve, so every active job always has an LP share;
+- each time the set of active jobs changed, the time accounting restarts (Gavel's
+  `_reset_time_run_so_far`), carrying what each job was owed or over-served into a per-type
+  *deficit*, and the LP is re-solved, but at most once per `resolve` seconds (1920 s, Gavel's
+  `minimum_time_between_allocation_resets`). Gavel re-solves on every change; kaon gates it
+  because a solve is the dominant cost of a replay (one per round while jobs keep arriving). In
+  between, a job that arrived takes the row of its class (same throughputs, GPU count and weight)
+  from the last solve, which is what a solve would give it up to the change in its class's head
+  count; a job of a class the last solve did not see forces a re-solve, so every active job
+  always has an LP share;
 - each (job, type) pair gets priority `X[j, t] / f[j, t]`, where `f[j, t]` is the job's fraction of
   all time run on type t since the last reset (`X * 1e9` while it has had none, 0 where X is 0);
 - pairs are taken greedily by (priority, deficit, X), highest first, in one global queue (Gavel's
@@ -227,6 +228,9 @@ class Gavel(Policy):
         self._newcomers: dict[str, JobState] = {}
         self._class_rows: dict[LpKey, np.ndarray] = {}
         self._changed = False
+        """The active set changed since the last round: the accounting restarts."""
+        self._stale = False
+        """The active set changed since the last LP solve."""
         self._last_solve = -math.inf
         self._next_round = -math.inf
         self.solve_times: list[float] = []
@@ -304,22 +308,24 @@ class Gavel(Policy):
         slots = ledger.active_slots()
         capacity = view.cluster.gpus_per_type()
         ledger.flush(slots, now)
-        if self._changed:
+        if self._changed or (self._stale and now - self._last_solve >= self.resolve):
             self._update_allocation(slots, capacity, now)
         return self._assign(view, slots, self._pick(slots, capacity))
 
     def _update_allocation(self, slots: np.ndarray, capacity: np.ndarray, now: float) -> None:
-        """Re-solve (and reset the accounting) if `resolve` seconds passed since the last solve or
-        a newcomer's class has no row yet; otherwise newcomers take their class's row."""
+        """Reset the accounting; re-solve if `resolve` seconds passed since the last solve or a
+        newcomer's class has no row yet, otherwise give newcomers their class's row."""
         ledger = self._ledger
         assert ledger is not None
+        ledger.reset(slots, now)
+        self._changed = False
         keys = {job_id: self._lp_key(j) for job_id, j in self._newcomers.items()}
+        self._newcomers.clear()
         if now - self._last_solve < self.resolve and all(k in self._class_rows for k in keys.values()):
             for job_id, key in keys.items():
                 ledger.alloc[ledger.slot[job_id]] = self._class_rows[key]
-            self._newcomers.clear()
-            return  # the active set still differs from the last solve's: `_changed` stays set
-        ledger.reset(slots, now)
+            self._stale = True
+            return
         jobs = [self._job_at[s] for s in slots.tolist()]
         x, solve_s = self._allocation(jobs, capacity)
         ledger.alloc[slots] = x
@@ -327,8 +333,7 @@ class Gavel(Policy):
         self.solve_times.append(solve_s)
         self.solve_sizes.append(len(jobs))
         self._last_solve = now
-        self._newcomers.clear()
-        self._changed = False
+        self._stale = False
 
     def _pick(self, slots: np.ndarray, capacity: np.ndarray) -> np.ndarray:
         """Gavel's greedy round: the GPU type each job runs on this round, or -1."""
