@@ -2,12 +2,18 @@
 
 Lifka, "The ANL/IBM SP scheduling system", JSSPP 1995; analysed by Mu'alem & Feitelson,
 "Utilization, predictability, workloads, and user runtime estimates in scheduling the IBM SP2 with
-backfilling", IEEE TPDS 2001. Jobs start in arrival order while they fit. When the queue head does
-not, it gets a reservation: the earliest time enough GPUs of one type free up, from the running
-jobs' estimated ends, on the type where it would then finish first. A later job may start now only
-if it fits now and either ends (by its estimate) before the reservation or, on the reserved type,
-uses only GPUs the head will not need then ("extra" GPUs). The head is never delayed by a
+backfilling", IEEE TPDS 2001. Jobs start in arrival order. On a heterogeneous cluster each goes
+where it is estimated to finish first: on a type with room now, or on a busier faster type once
+the running jobs' estimated ends free enough GPUs there. The first job whose best type is busy is
+the head and gets a reservation there (its shadow time). A later job may start now only where it
+also finishes first, and, on the reserved type, only if it ends (by its estimate) before the
+shadow or uses GPUs the head will not need then ("extra" GPUs). The head is never delayed by a
 backfilled job whose estimate holds. Non-preemptive.
+
+Why finish-first and not the fastest free type (what strict `fifo` does): a job that takes free
+slow GPUs while a faster type frees up soon can run many times longer; on Philly's heavy tail a
+few week-long jobs sent to K80s dominated the mean JCT, and greedy backfilling, which starts more
+jobs while the fast types are full, made fifo-backfill worse than fifo.
 
 Runtime estimates come from a `RuntimeEstimator` (seconds on the reference type): `oracle` is
 the true duration; `request` models user-requested limits with Mu'alem & Feitelson's f-model, a
@@ -18,12 +24,12 @@ since the bundled traces record no requests. A predictor plugs in through the po
 
 from __future__ import annotations
 
+import math
 import zlib
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right, insort
+from itertools import accumulate
 from enum import Enum
 from typing import Protocol
-
-import numpy as np
 
 from kaon.core.placement import FreeCapacity, Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
@@ -72,6 +78,45 @@ class _Reservation:
         self.extra = extra
 
 
+class _Profile:
+    """When GPUs of each type free up, from the estimated ends of the running jobs and of those
+    started in this decision: per type, the ends in order and the GPUs released by each prefix."""
+
+    __slots__ = ("rows", "ends", "released")
+
+    def __init__(self, rows: list[tuple[float, int, int]], n_types: int) -> None:
+        self.rows: list[list[tuple[float, int]]] = [[] for _ in range(n_types)]
+        for end, t, g in sorted(rows):
+            self.rows[t].append((end, g))
+        self.ends: list[list[float]] = []
+        self.released: list[list[int]] = []
+        for t in range(n_types):
+            self.ends.append([])
+            self.released.append([])
+            self._index(t)
+
+    def _index(self, t: int) -> None:
+        self.ends[t] = [e for e, _ in self.rows[t]]
+        self.released[t] = list(accumulate(g for _, g in self.rows[t]))
+
+    def add(self, end: float, t: int, gpus: int) -> None:
+        insort(self.rows[t], (end, gpus))
+        self._index(t)
+
+    def earliest(self, t: int, gpus: int, free_now: int, now: float) -> float:
+        """When `gpus` GPUs of type `t` are free if nothing else starts there; inf: never."""
+        if free_now >= gpus:
+            return now
+        i = bisect_left(self.released[t], gpus - free_now)
+        ends = self.ends[t]
+        return max(now, ends[i]) if i < len(ends) else math.inf
+
+    def free_at(self, t: int, when: float, free_now: int) -> int:
+        """GPUs of type `t` free at `when`: those free now plus those of every job ended by then."""
+        j = bisect_right(self.ends[t], when)
+        return free_now + (self.released[t][j - 1] if j > 0 else 0)
+
+
 @register
 class FifoBackfill(Policy):
     name = "fifo-backfill"
@@ -110,83 +155,141 @@ class FifoBackfill(Policy):
         return float(job.speeds[p.gpu_type]) * (cluster_slowdown if p.spread else 1.0)
 
     def decide(self, view: SchedulerView) -> Decision:
+        decision = Decision()
+        if not self.queue:
+            return decision
         now = view.now
         cap = view.capacity.copy()
-        decision = Decision()
         slowdown = view.cluster.spread_slowdown
-        ends: list[tuple[float, int, int]] = []  # (estimated end, gpu type, gpus) of jobs started now
+        per_type = view.cluster.gpus_per_type().tolist()
+        profile = self._profile(view)
+        res: _Reservation | None = None
         head: JobState | None = None
+        # In order: each job goes where it finishes first, now or once GPUs free up; the first
+        # one whose best type is busy is the head, reserved there.
         for _, _, job in self.queue.ordered():
-            p = self.place(job, cap)
+            if cap.total_free == 0:
+                return decision
+            finish = self._finishes(job, cap, profile, per_type, now)
+            t = min(range(len(finish)), key=finish.__getitem__)
+            if finish[t] == math.inf:
+                continue  # never placeable: the engine sets such jobs aside
+            shadow = profile.earliest(t, job.num_gpus, int(cap.free_per_type[t]), now)
+            p = cap.place_on_type(job.num_gpus, t, self.placement) if shadow == now else None
             if p is None:
                 head = job
+                if shadow > now:
+                    extra = profile.free_at(t, shadow, int(cap.free_per_type[t])) - job.num_gpus
+                    res = _Reservation(t, shadow, extra)
                 break
             cap.allocate(p)
             decision.starts.append(Start(job, p))
-            ends.append((self._end(job, now, self._rate(job, p, slowdown), 0.0), p.gpu_type, job.num_gpus))
+            profile.add(self._end(job, now, self._rate(job, p, slowdown), 0.0), t, job.num_gpus)
         if head is None or cap.total_free == 0:
             return decision
-        res = self._reserve(head, view, cap, ends)
         started = {s.job.index for s in decision.starts}
-        for _, _, job in self.queue.walk(lambda: int(cap.free_per_type.max())):
+        room = int(cap.free_per_type.max())
+        # Longest work (reference seconds) a job of a given speed row and size could do now and
+        # still finish first here: jobs of one row and size differ only in work, so one bound per
+        # group rejects most candidates at the cost of a comparison. Any start invalidates them.
+        bounds: dict[tuple[int, int], float] = {}
+        for _, _, job in self.queue.walk(lambda: room):
             if job.index in started or job is head:
                 continue
-            p = self._backfill(job, cap, res, now, slowdown)
+            key = (id(job.speeds), job.num_gpus)
+            bound = bounds.get(key)
+            if bound is None:
+                bound = bounds[key] = self._work_bound(job, cap, profile, per_type, now)
+            if self.estimator.estimate(job) > bound * (1 + 1e-9):
+                continue
+            p = self._backfill(job, cap, res, profile, per_type, now, slowdown)
             if p is not None:
                 cap.allocate(p)
                 decision.starts.append(Start(job, p))
+                room = int(cap.free_per_type.max())
+                bounds.clear()
         return decision
 
-    def _reserve(
-        self, head: JobState, view: SchedulerView, cap: FreeCapacity, ends: list[tuple[float, int, int]]
-    ) -> _Reservation | None:
-        """The head's reservation on the type where it would finish first; None if no type can ever
-        hold it (then nothing constrains backfilling)."""
+    @staticmethod
+    def _work_bound(job: JobState, cap: FreeCapacity, profile: _Profile, per_type: list[int], now: float) -> float:
+        """The most work a job of `job`'s speeds and size may have and still finish first on some
+        type with room now: on a type t free now, work w finishes first iff, for every type u it
+        could wait for, now + w / s_t <= earliest_u + w / s_u, which bounds w only where u is
+        faster."""
+        g = job.num_gpus
+        speeds = job.speeds.tolist()
+        free = cap.free_per_type.tolist()
+        waits = [
+            profile.earliest(u, g, free[u], now) if s > 0 and per_type[u] >= g else math.inf
+            for u, s in enumerate(speeds)
+        ]
+        best = -math.inf
+        for t, st in enumerate(speeds):
+            if st <= 0 or free[t] < g:
+                continue
+            bound = math.inf
+            for u, su in enumerate(speeds):
+                if su > st and waits[u] < math.inf:
+                    bound = min(bound, (waits[u] - now) / (1.0 / st - 1.0 / su))
+            best = max(best, bound)
+        return best
+
+    def _profile(self, view: SchedulerView) -> _Profile:
         now = view.now
-        per_type = view.cluster.gpus_per_type()
-        rows = list(ends)
+        rows = []
         for job in view.running.values():
             p = job.placement
             assert p is not None
             done = job.spec.duration - job.remaining_at(now)
             start = max(now, job.progress_start)
             rows.append((self._end(job, start, job.rate, done), p.gpu_type, job.num_gpus))
-        end = np.array([r[0] for r in rows], dtype=np.float64)
-        kind = np.array([r[1] for r in rows], dtype=np.int64)
-        gpus = np.array([r[2] for r in rows], dtype=np.int64)
-        need = head.num_gpus
-        best: tuple[float, _Reservation] | None = None
-        for t in self.type_order(head, cap):
-            if per_type[t] < need:
-                continue
-            on = kind == t
-            order = np.argsort(end[on], kind="stable")
-            t_end, t_gpus = end[on][order], gpus[on][order]
-            avail = int(cap.free_per_type[t]) + np.cumsum(t_gpus)
-            i = int(np.searchsorted(avail, need))
-            if i >= len(avail):
-                continue
-            shadow = float(max(now, t_end[i]))
-            finish = shadow + self.estimator.estimate(head) / float(head.speeds[t])
-            if best is None or finish < best[0]:
-                best = (finish, _Reservation(t, shadow, int(avail[i]) - need))
-        return best[1] if best is not None else None
+        return _Profile(rows, len(view.cluster.gpu_types))
+
+    def _finishes(
+        self, job: JobState, cap: FreeCapacity, profile: _Profile, per_type: list[int], now: float
+    ) -> list[float]:
+        """Estimated finish of `job` on each type if it starts there as soon as enough GPUs are
+        free (inf where it may never run). Waiting for a faster type often beats taking slow
+        GPUs free now: Philly's long jobs would run for weeks on a K80."""
+        g = job.num_gpus
+        work = self.estimator.estimate(job)
+        free = cap.free_per_type
+        out = []
+        for t, s in enumerate(job.speeds.tolist()):
+            ok = s > 0 and per_type[t] >= g
+            out.append(profile.earliest(t, g, int(free[t]), now) + work / s if ok else math.inf)
+        return out
 
     def _backfill(
-        self, job: JobState, cap: FreeCapacity, res: _Reservation | None, now: float, slowdown: float
+        self,
+        job: JobState,
+        cap: FreeCapacity,
+        res: _Reservation | None,
+        profile: _Profile,
+        per_type: list[int],
+        now: float,
+        slowdown: float,
     ) -> Placement | None:
-        for t in self._types(job, cap):
-            p = cap.place(job.num_gpus, (t,), self.placement)
+        """A placement for `job` now, or None: on a type where it finishes first (as for the
+        head), and without delaying the head's reservation (EASY)."""
+        g = job.num_gpus
+        finish = self._finishes(job, cap, profile, per_type, now)
+        best = min(finish)
+        if best == math.inf:
+            return None
+        for t in sorted(range(len(finish)), key=finish.__getitem__):
+            if finish[t] > best or cap.free_per_type[t] < g:
+                break
+            if res is not None and t == res.gpu_type and g > res.extra and finish[t] > res.shadow:
+                continue  # even unspread it would run past the reservation, on the head's GPUs
+            p = cap.place_on_type(g, t, self.placement)
             if p is None:
                 continue
             if res is None or t != res.gpu_type:
                 return p
             if self._end(job, now, self._rate(job, p, slowdown), 0.0) <= res.shadow:
                 return p
-            if job.num_gpus <= res.extra:
-                res.extra -= job.num_gpus
+            if g <= res.extra:
+                res.extra -= g
                 return p
         return None
-
-    def _types(self, job: JobState, cap: FreeCapacity) -> Sequence[int]:
-        return [t for t in self.type_order(job, cap) if cap.free_per_type[t] >= job.num_gpus]
