@@ -1,0 +1,1 @@
+"""Fair-share quotas (Kueue's ClusterQueue model) around any scheduling policy."""
