@@ -11,6 +11,9 @@ Gavel round, 360 s), and a running job yields only to a job with *strictly* less
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
+
+import numpy as np
 
 from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision
@@ -40,19 +43,22 @@ class Las(PriorityPolicy):
         return [j.attained_at(now) for j in jobs]
 
     def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
-        """When a running job's service first exceeds that of a waiting job it is still ahead of."""
+        """When a running job's service first exceeds that of a waiting job it is still ahead of:
+        each running job past its lease against the smallest waiting service not below its own,
+        in one sorted search over the queue's keys."""
         after, lease_ends = self.running_after(running, decision, now)
-        back = sorted(a.job.attained_at(now) for a in decision.preempts)
-        best: float | None = None
-        for job, lease_end in zip(after, lease_ends):
-            if lease_end > now:
-                continue  # the lease expiry wakes us; the crossing is looked for then
-            a = job.attained_at(now)
-            k = self.queue.ceiling(a)
-            k2 = next((b for b in back if b >= a), None)
-            if k2 is not None and (k is None or k2 < k):
-                k = k2
-            if k is not None:
-                t = now + (k - a) / job.num_gpus + TIE_STEP_S
-                best = t if best is None or t < best else best
-        return best
+        free = [j for j, end in zip(after, lease_ends) if end <= now]  # others: their lease wakes us
+        if not free:
+            return None
+        waiting = np.fromiter(map(itemgetter(0), self.queue.ordered()), np.float64, len(self.queue))
+        back = np.array([a.job.attained_at(now) for a in decision.preempts], dtype=np.float64)
+        keys = np.sort(np.concatenate((waiting, back))) if len(back) else waiting
+        if not len(keys):
+            return None
+        attained = np.array([j.attained_at(now) for j in free], dtype=np.float64)
+        gpus = np.array([j.num_gpus for j in free], dtype=np.float64)
+        i = np.searchsorted(keys, attained, side="left")
+        ok = i < len(keys)
+        if not ok.any():
+            return None
+        return float((now + (keys[i[ok]] - attained[ok]) / gpus[ok]).min()) + TIE_STEP_S

@@ -172,9 +172,11 @@ class PriorityPolicy(Policy):
     def contenders(self, running: Sequence[JobState], now: float, head: Any) -> list[Entry]:
         """Running jobs past their lease ranked strictly behind `head` (the best waiting key), as
         (key, index, job), best first: the only ones a waiting job could take GPUs from."""
-        keys = self.running_keys(running, now)
         lease = self.lease
-        out = [(k, j.index, j) for j, k in zip(running, keys) if k > head and now >= j.run_start + lease]
+        if lease > 0:  # ranks are only worth computing for jobs a waiting one may preempt
+            running = [j for j in running if now >= j.run_start + lease]
+        keys = self.running_keys(running, now)
+        out = [(k, j.index, j) for j, k in zip(running, keys) if k > head]
         out.sort()
         return out
 
