@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from kaon.policy.base import Policy
 from kaon.policy.registry import available, make_policy
+from kaon.quota.policy import QuotaPolicy
+from kaon.quota.quotas import QuotaBook
 from kaon.service.book import JobBook
 from kaon.sim.state import JobStatus
 
@@ -20,9 +22,17 @@ def default_policy_spec() -> str:
 
 
 class PolicyHost:
-    def __init__(self, spec: str | None = None) -> None:
+    """The live policy; with `quotas`, every policy it builds is wrapped in `QuotaPolicy`, so a
+    reload keeps the quotas."""
+
+    def __init__(self, spec: str | None = None, quotas: QuotaBook | None = None) -> None:
         self.spec = spec or default_policy_spec()
-        self.policy: Policy = make_policy(self.spec)
+        self.quotas = quotas
+        self.policy: Policy = self._make(self.spec)
+
+    def _make(self, spec: str) -> Policy:
+        policy = make_policy(spec)
+        return policy if self.quotas is None else QuotaPolicy(policy, self.quotas)
 
     @property
     def name(self) -> str:
@@ -31,7 +41,7 @@ class PolicyHost:
     def rebuild(self, book: JobBook, spec: str | None = None) -> None:
         """A fresh policy (from `spec`, else the current one) brought up to date with `book`.
         A bad spec raises `PolicyParamError` and leaves the current policy in place."""
-        policy = make_policy(spec or self.spec)
+        policy = self._make(spec or self.spec)
         hooks = []
         for job in book.active():
             hooks.append((job.spec.submit_time, 0, job.index, job))

@@ -9,6 +9,7 @@ from pathlib import Path
 from kaon.executors.base import Executor
 from kaon.executors.inventory import Inventory, resolve_inventory
 from kaon.executors.local import LocalExecutor
+from kaon.quota.quotas import load_quotas
 from kaon.security.audit import AuditLog
 from kaon.security.auth import TokenStore, load_or_create_secret
 from kaon.security.crypto import resolve_cipher
@@ -49,6 +50,9 @@ class Service:
 
 def build_service(settings: ServiceSettings, executor: Executor | None = None) -> Service:
     inventory = resolve_inventory(settings.gpus, settings.gpu_type, settings.cluster)
+    quotas = load_quotas(settings.quotas) if settings.quotas is not None else None
+    if quotas is not None:
+        quotas.bind(inventory.cluster)  # a GPU type the inventory lacks fails now, not at the first decision
     state = settings.resolved_state_dir()
     cipher = resolve_cipher(settings.key_file, settings.secret_key, settings.resolved_key_file())
     store = JobStore.open(settings.resolved_db_url(), cipher)
@@ -66,7 +70,7 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
         store,
         executor,
         JobBook(inventory),
-        PolicyHost(settings.policy),
+        PolicyHost(settings.policy, quotas),
         LoopConfig(grace_s=settings.grace_s, poll_interval_s=settings.poll_interval_s),
         audit=audit,
     )

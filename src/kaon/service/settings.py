@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     the state directory, created once)."""
     secret_key: str | None = None
     """The key itself (KAON_SECRET_KEY), base64 of 32 bytes."""
+    quotas: Path | None = None
+    """A fair-share quota YAML (docs/QUOTAS.md): the policy is wrapped in `QuotaPolicy`."""
 
     def resolved_db_url(self) -> str:
         return self.db_url or default_url()
