@@ -125,5 +125,8 @@ class KaonClient:
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")
 
+    def anomalies(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/anomalies")
+
     def reload(self, policy: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/admin/reload", json={"policy": policy})
