@@ -19,6 +19,7 @@ JOB = {"command": ["sleep", "30"], "gpus": 1, "queue": "team-a"}
 MATRIX: dict[tuple[str, str], tuple[dict | None, set[str]]] = {
     ("GET", "/api/v1/health"): (None, {"admin", "operator", "user", "viewer"}),
     ("POST", "/api/v1/admin/reload"): ({}, {"admin", "operator"}),
+    ("POST", "/api/v1/admin/retrain"): ({}, {"admin"}),
     ("GET", "/api/v1/admin/audit"): (None, {"admin"}),
     ("GET", "/api/v1/admin/audit/verify"): (None, {"admin"}),
     ("GET", "/api/v1/nodes"): (None, {"admin", "operator", "user", "viewer"}),

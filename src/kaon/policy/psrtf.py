@@ -107,6 +107,8 @@ class Psrtf(PriorityPolicy):
         if job in self.queue:
             super().job_started(job, now)
         else:
+            if job in self._unranked:  # started before it was ranked: a service reload replaying a running job
+                self._unranked.remove(job)
             self._unestimated[job.index] = job
 
     def job_finished(self, job: JobState, now: float) -> None:

@@ -75,6 +75,8 @@ class Qssf(Policy):
     def job_started(self, job: JobState, now: float) -> None:
         if job in self.queue:
             self.queue.remove(job)
+        elif job in self._unranked:  # started before it was ranked: a service reload replaying a running job
+            self._unranked.remove(job)
 
     def job_finished(self, job: JobState, now: float) -> None:
         self.estimator.finished(job, now)

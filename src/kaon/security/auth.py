@@ -47,6 +47,7 @@ class Action(str, Enum):
     RELOAD = "reload"
     ANOMALIES = "anomalies"
     AUDIT = "audit"
+    RETRAIN = "retrain"
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {

@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 
 import kaon
 from kaon.service.admission import AdmissionError
-from kaon.service.routers import admin, cluster, jobs
+from kaon.service.policy_host import default_policy_spec
+from kaon.service.retrain import Retrainer, check_template, latest_version, model_spec, retrain_config
+from kaon.service.routers import admin, cluster, jobs, retrain as retrain_routes
 from kaon.service.runtime import Service, build_service
 from kaon.service.settings import ServiceSettings
 
@@ -22,14 +24,27 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(settings: ServiceSettings | None = None, service: Service | None = None) -> FastAPI:
-    service = service or build_service(settings or ServiceSettings())
+    settings = service.settings if service is not None else settings or ServiceSettings()
+    retrain = retrain_config(settings)
+    template = settings.policy or default_policy_spec()
+    if retrain is not None:  # the policy starts on the latest saved model, if any
+        check_template(template)
+        settings = settings.model_copy(update={"policy": model_spec(template, latest_version(retrain.model_dir))})
+    service = service or build_service(settings)
+    retrainer = None
+    if retrain is not None:
+        retrainer = Retrainer(service.store, service.loop.reload, template, retrain, service.audit)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
+        if retrainer is not None:
+            retrainer.start()
         try:
             yield
         finally:
+            if retrainer is not None:
+                retrainer.stop()
             service.stop()
 
     app = FastAPI(
@@ -39,8 +54,9 @@ def create_app(settings: ServiceSettings | None = None, service: Service | None 
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.retrainer = retrainer
     app.add_exception_handler(AdmissionError, _admission_error)
-    for module in (jobs, cluster, admin):
+    for module in (jobs, cluster, admin, retrain_routes):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

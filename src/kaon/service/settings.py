@@ -27,6 +27,13 @@ class ServiceSettings(BaseSettings):
     grace_s: float = Field(10.0, ge=0)
     poll_interval_s: float = Field(0.05, gt=0)
     default_time_limit_s: float = Field(3600.0, gt=0)
+    model_dir: Path | None = None
+    """Versioned runtime predictors written by retraining (`v0001`, ...); setting it turns
+    retraining on, and the policy spec then names the model (`qssf:model={model}`)."""
+    retrain_every_s: float | None = Field(None, gt=0)
+    """Seconds between scheduled retraining checks; None: only on `POST /admin/retrain`."""
+    retrain_min_jobs: int = Field(50, ge=2)
+    """Jobs completed since the model in use was fitted that a scheduled retraining needs."""
     dev_no_auth: bool = False
     """No authentication: everyone is admin. `kaon serve` allows it on a loopback address only."""
     auth_secret_file: Path | None = None
