@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kaon.cli.client import parse_duration
 from kaon.executors.inventory import InventoryError
 from kaon.policy.base import PolicyParamError
 from kaon.security.auth import AuthError, is_loopback
@@ -34,6 +35,16 @@ def serve(
     key_file: Annotated[
         Path | None, typer.Option("--key-file", help="AES key for job secrets at rest (else KAON_SECRET_KEY)")
     ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model-dir", help="versioned predictors from retraining; the policy names {model}, e.g. qssf:model={model}"),
+    ] = None,
+    retrain_every: Annotated[
+        str | None, typer.Option("--retrain-every", help="refit the predictor from history this often, e.g. 1h (with --model-dir)")
+    ] = None,
+    retrain_min_jobs: Annotated[
+        int | None, typer.Option("--retrain-min-jobs", min=2, help="new completed jobs a retraining needs (default 50)")
+    ] = None,
 ) -> None:
     """Serve the REST API (docs at /docs) and schedule jobs. SIGHUP reloads the policy.
 
@@ -50,6 +61,9 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         typer.echo("kaon serve: give both --tls-cert and --tls-key, or neither", err=True)
         raise typer.Exit(2)
+    if retrain_every is not None and model_dir is None:
+        typer.echo("kaon serve: --retrain-every needs --model-dir (where model versions are written)", err=True)
+        raise typer.Exit(2)
     given: dict[str, Any] = {
         "db_url": db,
         "policy": policy,
@@ -60,6 +74,9 @@ def serve(
         "grace_s": grace,
         "dev_no_auth": dev_no_auth or None,
         "key_file": key_file,
+        "model_dir": model_dir,
+        "retrain_every_s": parse_duration(retrain_every) if retrain_every is not None else None,
+        "retrain_min_jobs": retrain_min_jobs,
     }
     try:
         app = create_app(ServiceSettings(**{k: v for k, v in given.items() if v is not None}))
