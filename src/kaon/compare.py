@@ -23,6 +23,8 @@ from kaon.core.cluster import ClusterSpec, load_cluster
 from kaon.core.job import Trace
 from kaon.policy.base import Policy, PolicyParamError
 from kaon.policy.registry import available, make_policy
+from kaon.quota.policy import QuotaPolicy
+from kaon.quota.quotas import QuotaBook
 from kaon.sim.engine import ProgressFn, SimConfig, SimResult, Simulator
 from kaon.sim.metrics import JobTable, PolicyMetrics, compute_metrics, job_table
 from kaon.traces.formats import read_trace
@@ -133,15 +135,30 @@ def build_policies(policy_specs: Sequence[str]) -> list[Policy]:
     return [make_policy(s) for s in policy_specs]
 
 
-def _run_one(spec: str, trace: Trace, cluster: ClusterSpec, config: SimConfig, queue: Any) -> PolicyRun:
-    """One policy's replay; progress goes to `queue` (when running in a worker process)."""
+def build_policy(spec: str, quotas: QuotaBook | None = None) -> Policy:
+    """The policy of `spec`, wrapped in the queues' fair-share quotas when there are any."""
+    policy = make_policy(spec)
+    return QuotaPolicy(policy, quotas) if quotas is not None else policy
+
+
+def _replay(
+    spec: str, trace: Trace, cluster: ClusterSpec, config: SimConfig, quotas: QuotaBook | None,
+    progress: ProgressFn | None,
+) -> PolicyRun:
+    result = Simulator(trace, cluster, build_policy(spec, quotas), config).run(progress)
+    table = job_table(result)
+    return PolicyRun(spec, result, table, compute_metrics(result, table))
+
+
+def _run_one(
+    spec: str, trace: Trace, cluster: ClusterSpec, config: SimConfig, quotas: QuotaBook | None, queue: Any
+) -> PolicyRun:
+    """One policy's replay in a worker process; progress goes to `queue`."""
 
     def report(finished: int, total: int) -> None:
         queue.put((spec, finished, total))
 
-    result = Simulator(trace, cluster, make_policy(spec), config).run(report if queue is not None else None)
-    table = job_table(result)
-    return PolicyRun(spec, result, table, compute_metrics(result, table))
+    return _replay(spec, trace, cluster, config, quotas, report)
 
 
 def run_comparison(
@@ -151,28 +168,26 @@ def run_comparison(
     config: SimConfig | None = None,
     progress_factory: ProgressFactory | None = None,
     workers: int = 1,
+    quotas: QuotaBook | None = None,
 ) -> ComparisonResult:
     """Replay `trace` on `cluster` once per policy spec (`name` or `name:key=value,...`).
 
     Every spec is parsed before the first run (`build_policies`), so a typo fails at once rather
     than after minutes of simulation. `progress_factory(spec)` gives the callback for that run.
     With `workers > 1` the runs go to that many processes; each run is independent and
-    deterministic, so the results are the same as in one process, only sooner.
+    deterministic, so the results are the same as in one process, only sooner. With `quotas`,
+    every policy runs inside the queues' fair-share quotas (`kaon.quota`).
     """
     config = config or SimConfig()
     build_policies(policy_specs)
     callbacks = {spec: progress_factory(spec) for spec in policy_specs} if progress_factory else {}
     if workers <= 1 or len(policy_specs) == 1:
-        runs = []
-        for spec in policy_specs:
-            result = Simulator(trace, cluster, make_policy(spec), config).run(callbacks.get(spec))
-            table = job_table(result)
-            runs.append(PolicyRun(spec, result, table, compute_metrics(result, table)))
+        runs = [_replay(spec, trace, cluster, config, quotas, callbacks.get(spec)) for spec in policy_specs]
         return ComparisonResult(tuple(runs), config)
     with multiprocessing.Manager() as manager:
         queue = manager.Queue()
         with ProcessPoolExecutor(max_workers=min(workers, len(policy_specs))) as pool:
-            futures = [pool.submit(_run_one, spec, trace, cluster, config, queue) for spec in policy_specs]
+            futures = [pool.submit(_run_one, spec, trace, cluster, config, quotas, queue) for spec in policy_specs]
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

@@ -143,3 +143,20 @@ def test_split_policies() -> None:
         "fifo",
         "gavel:x=1",
     ]
+
+
+def test_compare_replays_quotas(runner: CliRunner, files: tuple[Path, Path], tmp_path: Path) -> None:
+    trace, cluster = files
+    quotas = tmp_path / "quotas.yaml"
+    # vc2 may hold one GPU and borrow none: its 2-GPU job c can never start, its 1-GPU job d can.
+    quotas.write_text("queues:\n  vc1: {fast: {nominal: 3}}\n  vc2: {fast: {nominal: 1, borrowing_limit: 0}}\n")
+    out = tmp_path / "q"
+    args = ["compare", "--trace", str(trace), "--cluster", str(cluster), "--policies", "fifo-backfill"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--quotas", str(quotas)], env=ENV)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["policies"]["fifo-backfill"]["unfinished"] == 1
+    rows = (out / "jobs-fifo-backfill.csv").read_text()
+    assert "unfinished" in rows
+    bad = runner.invoke(app, [*args, "--out", str(out), "--quotas", str(tmp_path / "none.yaml")], env=ENV)
+    assert bad.exit_code == 2 and "none.yaml" in bad.output

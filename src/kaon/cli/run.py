@@ -31,6 +31,7 @@ from kaon.compare import (
     run_comparison,
 )
 from kaon.policy.base import PolicyParamError
+from kaon.quota.quotas import QuotaBook, QuotaError, load_quotas
 from kaon.sim.engine import ProgressFn, SimConfig
 from kaon.sim.metrics import PolicyMetrics
 
@@ -53,6 +54,9 @@ WorkersOpt = Annotated[
     int, typer.Option("--workers", min=1, help="policies replayed in parallel processes (default: CPU count)")
 ]
 DEFAULT_WORKERS = os.cpu_count() or 1
+QuotasOpt = Annotated[
+    Path | None, typer.Option("--quotas", help="queues' fair-share quotas (YAML, docs/QUOTAS.md) to replay")
+]
 
 
 def report_console() -> Console:
@@ -90,8 +94,24 @@ def _load(spec: ScenarioSpec, console: Console) -> Scenario:
     return scenario
 
 
+def _quotas(path: Path | None, scenario: Scenario) -> QuotaBook | None:
+    if path is None:
+        return None
+    try:
+        book = load_quotas(path)
+        book.bind(scenario.cluster)
+    except (QuotaError, OSError) as e:
+        _fail(str(e))
+    return book
+
+
 def _run(
-    scenario: Scenario, policy_specs: list[str], config: SimConfig, console: Console, workers: int = 1
+    scenario: Scenario,
+    policy_specs: list[str],
+    config: SimConfig,
+    console: Console,
+    workers: int = 1,
+    quotas: QuotaBook | None = None,
 ) -> ComparisonResult:
     with Progress(
         TextColumn("{task.description:<24}"),
@@ -109,7 +129,7 @@ def _run(
 
             return update
 
-        return run_comparison(scenario.trace, scenario.cluster, policy_specs, config, factory, workers)
+        return run_comparison(scenario.trace, scenario.cluster, policy_specs, config, factory, workers, quotas)
 
 
 def _write(out: Path, scenario: Scenario, comparison: ComparisonResult, console: Console) -> None:
@@ -197,6 +217,7 @@ def simulate(
     skip_bad: SkipOpt = False,
     restart_overhead: OverheadOpt = DEFAULT_OVERHEAD_S,
     seed: SeedOpt = 0,
+    quotas: QuotasOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="write summary.json, jobs CSV and report here")] = None,
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
@@ -204,7 +225,8 @@ def simulate(
     _check_policies([policy])
     spec = ScenarioSpec(trace, cluster, format, start, end, load_scale, cluster_scale, seed, skip_bad)
     scenario = _load(spec, console)
-    comparison = _run(scenario, [policy], SimConfig(restart_overhead_s=restart_overhead), console)
+    config = SimConfig(restart_overhead_s=restart_overhead)
+    comparison = _run(scenario, [policy], config, console, quotas=_quotas(quotas, scenario))
     console.print(metrics_table(policy, comparison.runs[0].metrics))
     if out is not None:
         _write(out, scenario, comparison, console)
@@ -226,6 +248,7 @@ def compare(
     restart_overhead: OverheadOpt = DEFAULT_OVERHEAD_S,
     seed: SeedOpt = 0,
     workers: WorkersOpt = DEFAULT_WORKERS,
+    quotas: QuotasOpt = None,
 ) -> None:
     """Replay one trace under several policies, print a table and write a report."""
     console = report_console()
@@ -233,7 +256,8 @@ def compare(
     _check_policies(specs)
     spec = ScenarioSpec(trace, cluster, format, start, end, load_scale, cluster_scale, seed, skip_bad)
     scenario = _load(spec, console)
-    comparison = _run(scenario, specs, SimConfig(restart_overhead_s=restart_overhead), console, workers)
+    config = SimConfig(restart_overhead_s=restart_overhead)
+    comparison = _run(scenario, specs, config, console, workers, _quotas(quotas, scenario))
     console.print(comparison_table(comparison))
     _write(out, scenario, comparison, console)
 
