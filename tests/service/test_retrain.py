@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kaon.policy.base import PolicyParamError
+from kaon.security.crypto import Cipher
 from kaon.service.retrain import check_template, latest_version, model_spec, versions
 from kaon.store.records import JobPhase, NewJob
 from kaon.store.repo import JobStore
@@ -18,9 +19,9 @@ from kaon.store.repo import JobStore
 API = "/api/v1"
 
 
-def populate(url: str, n: int, log_dir: Path, queues: tuple[str, ...] = ("a", "b")) -> None:
+def populate(url: str, n: int, log_dir: Path, queues: tuple[str, ...] = ("a", "b"), cipher: Cipher | None = None) -> None:
     """`n` COMPLETED jobs written through the store API, with run times that depend on the queue."""
-    store = JobStore.open(url)
+    store = JobStore.open(url, cipher)
     t0 = time.time() - 100_000
     for i in range(n):
         new = NewJob(("true",), gpus=1 + i % 2, time_limit_s=7200, queue=queues[i % len(queues)], user=f"u{i % 3}")

@@ -3,6 +3,8 @@
 `kaon train --trace T --cluster C --until DATE --algo ppo|ddpg|trpo|mbrl --out DIR` fits the
 runtime predictor on the history before DIR's `--until`, trains the agent on episodes drawn from
 that history, and writes DIR (see docs/LEARNING.md); `--resume DIR` continues it on a new trace.
+`--from-db URL` instead of `--trace` trains on the jobs a `kaon serve` database saw complete
+(exported to DIR/history.csv, a canonical trace; `--until` defaults to the end of that history).
 The learning stack is imported only inside the commands. Bad input ends with one `error:` line and
 exit code 2.
 """
@@ -18,6 +20,8 @@ from kaon.compare import BUNDLED_TRACES, ScenarioError, ScenarioSpec, load_scena
 from kaon.traces.scenario import parse_instant
 
 EXIT_BAD_INPUT = 2
+DB_HISTORY = "history.csv"
+"""With --from-db, the exported history is kept in the model directory: what the model saw."""
 
 
 def _fail(message: str) -> NoReturn:
@@ -30,8 +34,30 @@ def _trace_file(name: str) -> Path:
     return BUNDLED_TRACES / name if not p.exists() and (BUNDLED_TRACES / name).exists() else p
 
 
+def _db_history(url: str, key_file: Path | None, directory: Path) -> tuple[str, str]:
+    """Export the service's finished jobs into DIR/history.csv: (that path, the end of history)."""
+    from kaon.service.retrain import end_of_history, history_cipher, history_from_db
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    path = directory / DB_HISTORY
+    try:
+        trace = history_from_db(url, path, history_cipher(key_file))
+    except SQLAlchemyError as e:
+        raise ValueError(f"{url}: cannot read the database: {e}") from None
+    if len(trace) == 0:
+        raise ValueError(f"{url}: no completed jobs to train on")
+    return str(path), f"{end_of_history(trace):.0f}"
+
+
 def train_command(
-    trace: Annotated[str, typer.Option("--trace", help="trace file, or a bundled trace's file name")],
+    trace: Annotated[str | None, typer.Option("--trace", help="trace file, or a bundled trace's file name")] = None,
+    from_db: Annotated[
+        str | None, typer.Option("--from-db", help="train on the completed jobs of a `kaon serve` database (URL)")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="with --from-db: the service's key (else KAON_SECRET_KEY)")
+    ] = None,
     cluster: Annotated[str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name")] = "",
     until: Annotated[str | None, typer.Option("--until", help="train on history before this (ISO date or seconds)")] = None,
     algo: Annotated[str, typer.Option("--algo", help="ppo, ddpg, trpo or mbrl")] = "ppo",
@@ -60,11 +86,19 @@ def train_command(
 
     if algo not in ALGORITHMS:
         _fail(f"--algo: unknown {algo!r}; known: {', '.join(ALGORITHMS)}")
-    if resume is None and (out is None or until is None or not cluster):
-        _fail("--cluster, --until and --out are required (or --resume DIR)")
+    if (trace is None) == (from_db is None):
+        _fail("give exactly one of --trace and --from-db")
+    if resume is None and (out is None or (until is None and from_db is None) or not cluster):
+        _fail("--cluster, --until and --out are required (or --resume DIR); --from-db defaults --until to its end")
     try:
         if resume is not None and not cluster:
             raise ArtifactError("--cluster is required with --resume (the cluster the model was trained on)")
+        if from_db is not None:
+            target = resume if resume is not None else out
+            assert target is not None
+            trace, end = _db_history(from_db, key_file, target)
+            format, until = "canonical", until or end
+        assert trace is not None
         scenario = load_scenario(ScenarioSpec(trace, cluster, format, seed=seed))
         until_s = parse_instant(until, scenario.trace) if until is not None else None
         env = EnvConfig(window=window, episode_jobs=episode_jobs, reward=RewardWeights(alpha, beta))

@@ -55,6 +55,20 @@ def _trace(name: str, fmt: str | None) -> Trace:
         _fail(str(e))
 
 
+def _db_trace(url: str, key_file: Path | None, path: Path) -> Trace:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kaon.service.retrain import history_cipher, history_from_db
+
+    try:
+        tr = history_from_db(url, path, history_cipher(key_file))
+    except (SQLAlchemyError, ValueError, OSError) as e:
+        _fail(f"{url}: cannot export the history: {e}")
+    if len(tr) == 0:
+        _fail(f"{url}: no completed jobs to fit on")
+    return tr
+
+
 def _instant(value: str | None, trace: Trace, option: str) -> float | None:
     if value is None:
         return None
@@ -112,17 +126,35 @@ def evaluate_command(
 
 @predict_app.command("fit")
 def fit_command(
-    trace: TraceOpt,
     out: Annotated[Path, typer.Option("--out", help="directory to save the predictor in")],
-    until: UntilOpt = DEFAULT_CUTOFF,
+    trace: Annotated[str | None, typer.Option("--trace", help="trace file, or the file name of a bundled trace")] = None,
+    from_db: Annotated[
+        str | None, typer.Option("--from-db", help="fit on the completed jobs of a `kaon serve` database (URL)")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="with --from-db: the service's key (else KAON_SECRET_KEY)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help=f"train on jobs finished by this instant (default {DEFAULT_CUTOFF}; with --from-db: all)")
+    ] = None,
     since: SinceOpt = None,
     format: FormatOpt = None,  # noqa: A002 - the option's name
     seed: SeedOpt = 0,
     max_iter: IterOpt = DEFAULT_CONFIG.max_iter,
 ) -> None:
-    """Train at --until on the jobs finished by then and save the predictor to --out."""
-    tr = _trace(trace, format)
-    cutoff = _instant(until, tr, "--until")
+    """Train at --until on the jobs finished by then and save the predictor to --out. With
+    --from-db, the history is exported to OUT/history.csv first (a canonical trace)."""
+    if (trace is None) == (from_db is None):
+        _fail("give exactly one of --trace and --from-db")
+    if from_db is not None:
+        from kaon.service.retrain import end_of_history
+
+        tr = _db_trace(from_db, key_file, out / "history.csv")
+        until = until or f"{end_of_history(tr):.0f}"
+    else:
+        assert trace is not None
+        tr = _trace(trace, format)
+    cutoff = _instant(until or DEFAULT_CUTOFF, tr, "--until")
     assert cutoff is not None
     try:
         predictor = fit_until(tr, cutoff, _instant(since, tr, "--since"), PredictorConfig(max_iter=max_iter, seed=seed))

@@ -38,7 +38,7 @@ from kaon.policy.base import PolicyParamError
 from kaon.policy.registry import available, parameters
 from kaon.predict.model import MANIFEST_FILE, PredictorConfig, RuntimePredictor
 from kaon.security.audit import AuditLog
-from kaon.security.crypto import Cipher
+from kaon.security.crypto import KEY_ENV, Cipher
 from kaon.service.settings import ServiceSettings
 from kaon.store.history import export_history, history_trace
 from kaon.store.records import JobPhase
@@ -59,8 +59,23 @@ _VERSION = re.compile(r"v(\d{4,})")
 def history_from_db(url: str | None, path: Path, cipher: Cipher | None = None) -> Trace:
     """The finished jobs of the service database at `url`, written to `path` as canonical CSV and
     read back: exactly the trace `kaon train`, `kaon predict fit` and the simulator read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     export_history(url, path, cipher)
     return read_trace(path, "canonical")
+
+
+def history_cipher(key_file: Path | None) -> Cipher | None:
+    """The key that opens sealed job rows for an export: `key_file`, else KAON_SECRET_KEY, else
+    none (then only a database whose rows are plaintext can be read)."""
+    if key_file is not None:
+        return Cipher.from_file(key_file)
+    key = os.environ.get(KEY_ENV)
+    return Cipher(key, KEY_ENV) if key else None
+
+
+def end_of_history(trace: Trace) -> float:
+    """An instant after every job of `trace` finished: train on all of it."""
+    return max((j.submit_time + j.duration for j in trace.jobs), default=0.0) + 1.0
 
 
 # --- model versions and policy specs ----------------------------------------------------------
