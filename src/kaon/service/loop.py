@@ -48,7 +48,7 @@ class LoopConfig:
 
 @dataclass(frozen=True, slots=True)
 class _Submitted:
-    ids: tuple[int, ...]
+    records: tuple[JobRecord, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +121,10 @@ class SchedulerLoop:
 
     # --- requests from other threads ----------------------------------------------------------
 
-    def submitted(self, ids: Sequence[int]) -> None:
-        self._commands.put(_Submitted(tuple(ids)))
+    def submitted(self, records: Sequence[JobRecord]) -> None:
+        """New jobs as the store returned them on insert. They are admitted from these records,
+        not read back: a read per job made admitting a batch of 5,000 take seconds."""
+        self._commands.put(_Submitted(tuple(records)))
         self._wake.set()
 
     def cancel(self, job_id: int, timeout_s: float = 30.0) -> JobRecord:
@@ -176,7 +178,7 @@ class SchedulerLoop:
                 break
             changed = True
             if isinstance(cmd, _Submitted):
-                self._admit(cmd.ids)
+                self._admit(cmd.records)
             elif isinstance(cmd, _Cancel):
                 try:
                     record, withdrawn = self._cancel(cmd.job_id)
@@ -196,11 +198,10 @@ class SchedulerLoop:
             self.host.rebuild(self.book)
         return changed
 
-    def _admit(self, ids: Sequence[int]) -> None:
+    def _admit(self, records: Sequence[JobRecord]) -> None:
         now = self.clock()
-        for job_id in ids:
-            record = self.store.get(job_id)
-            if record is None or record.state is not JobPhase.PENDING:
+        for record in records:
+            if record.state is not JobPhase.PENDING:
                 continue
             job = self.book.add(record)
             if job is not None:

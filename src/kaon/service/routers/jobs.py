@@ -47,7 +47,7 @@ def _submit(service: Service, principal: Principal, bodies: list[JobCreate], bat
     records = service.store.add_jobs(new, now, service.log_dir)
     for r in records:
         service.audit.append(principal.actor, "submit", f"job {r.id}", "API request", {"queue": r.queue, "gpus": r.gpus}, now)
-    service.loop.submitted([r.id for r in records])
+    service.loop.submitted(records)
     return [JobRead.of(r) for r in records]
 
 
