@@ -15,9 +15,9 @@ from functools import wraps
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from kaon.cli.console import report_console
 from kaon.service.client import ClientError, KaonClient
 
 Server = Annotated[str | None, typer.Option("--server", help="server URL (else KAON_SERVER, else config file)")]
@@ -88,7 +88,7 @@ def _jobs_table(items: list[dict[str, Any]], title: str) -> None:
             _when(j["start_time"]),
             str(code),
         )
-    Console().print(table)
+    report_console().print(table)
 
 
 @_client_call
@@ -263,7 +263,7 @@ def nodes(server: Server = None, token: Token = None, as_json: AsJson = False) -
             n["name"], n["gpu_type"], str(n["gpus"]), str(len(n["free_devices"])),
             ",".join(map(str, n["free_devices"])) or "-", "yes" if n["up"] else "no",
         )
-    Console().print(table)
+    report_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

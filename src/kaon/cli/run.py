@@ -30,6 +30,7 @@ from kaon.compare import (
     load_scenario,
     run_comparison,
 )
+from kaon.cli.console import report_console
 from kaon.policy.base import PolicyParamError
 from kaon.quota.quotas import QuotaBook, QuotaError, load_quotas
 from kaon.sim.engine import ProgressFn, SimConfig
@@ -57,13 +58,6 @@ DEFAULT_WORKERS = os.cpu_count() or 1
 QuotasOpt = Annotated[
     Path | None, typer.Option("--quotas", help="queues' fair-share quotas (YAML, docs/QUOTAS.md) to replay")
 ]
-
-
-def report_console() -> Console:
-    """A console for tables: the terminal's width, or 120 columns when output is piped or captured
-    (rich would otherwise assume 80 and truncate the comparison table)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
 
 
 def _fail(message: str) -> NoReturn:
