@@ -22,7 +22,6 @@ SCENARIOS = {
     "demo": DEMO,
     "homogeneous": ScenarioSpec(
         trace="philly-2017-09-10.csv.gz", cluster="v100-homogeneous", start="2017-10-16", end="2017-10-23",
-        cluster_scale=1.25,
     ),
     "hetero-w39": ScenarioSpec(
         trace="philly-2017-09-10.csv.gz", cluster="gavel-hetero", start="2017-09-25", end="2017-10-02",
