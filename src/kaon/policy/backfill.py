@@ -24,12 +24,16 @@ since the bundled traces record no requests. A predictor plugs in through the po
 
 from __future__ import annotations
 
+import heapq
 import math
 import zlib
-from bisect import bisect_left, bisect_right, insort
-from itertools import accumulate
+from bisect import insort
+from collections.abc import Iterator
 from enum import Enum
+from operator import itemgetter
 from typing import Protocol
+
+from sortedcontainers import SortedList
 
 from kaon.core.placement import FreeCapacity, Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
@@ -69,6 +73,9 @@ class Estimate(str, Enum):
     REQUEST = "request"
 
 
+_END = itemgetter(0)
+
+
 class _Reservation:
     __slots__ = ("gpu_type", "shadow", "extra")
 
@@ -79,42 +86,44 @@ class _Reservation:
 
 
 class _Profile:
-    """When GPUs of each type free up, from the estimated ends of the running jobs and of those
-    started in this decision: per type, the ends in order and the GPUs released by each prefix."""
+    """When GPUs of each type free up, from the estimated ends of the running jobs (kept sorted
+    per type by the policy's hooks) and of those started in this decision (a small overlay)."""
 
-    __slots__ = ("rows", "ends", "released")
+    __slots__ = ("running", "added")
 
-    def __init__(self, rows: list[tuple[float, int, int]], n_types: int) -> None:
-        self.rows: list[list[tuple[float, int]]] = [[] for _ in range(n_types)]
-        for end, t, g in sorted(rows):
-            self.rows[t].append((end, g))
-        self.ends: list[list[float]] = []
-        self.released: list[list[int]] = []
-        for t in range(n_types):
-            self.ends.append([])
-            self.released.append([])
-            self._index(t)
-
-    def _index(self, t: int) -> None:
-        self.ends[t] = [e for e, _ in self.rows[t]]
-        self.released[t] = list(accumulate(g for _, g in self.rows[t]))
+    def __init__(self, running: list[SortedList]) -> None:
+        self.running = running
+        self.added: list[list[tuple[float, int]]] = [[] for _ in running]
 
     def add(self, end: float, t: int, gpus: int) -> None:
-        insort(self.rows[t], (end, gpus))
-        self._index(t)
+        insort(self.added[t], (end, gpus))
+
+    def _ends(self, t: int) -> Iterator[tuple[float, int]]:
+        """(end, GPUs released) on type `t`, earliest first. Each end frees at least one GPU, so
+        a caller needing n GPUs reads at most n entries (plus ties)."""
+        if not self.added[t]:
+            return iter(self.running[t])
+        return heapq.merge(self.running[t], self.added[t], key=_END)
 
     def earliest(self, t: int, gpus: int, free_now: int, now: float) -> float:
         """When `gpus` GPUs of type `t` are free if nothing else starts there; inf: never."""
         if free_now >= gpus:
             return now
-        i = bisect_left(self.released[t], gpus - free_now)
-        ends = self.ends[t]
-        return max(now, ends[i]) if i < len(ends) else math.inf
+        need = gpus - free_now
+        for end, g, *_ in self._ends(t):
+            need -= g
+            if need <= 0:
+                return max(now, end)
+        return math.inf
 
     def free_at(self, t: int, when: float, free_now: int) -> int:
         """GPUs of type `t` free at `when`: those free now plus those of every job ended by then."""
-        j = bisect_right(self.ends[t], when)
-        return free_now + (self.released[t][j - 1] if j > 0 else 0)
+        free = free_now
+        for end, g, *_ in self._ends(t):
+            if end > when:
+                break
+            free += g
+        return free
 
 
 @register
@@ -136,15 +145,55 @@ class FifoBackfill(Policy):
             estimator = OracleEstimator() if self.estimate is Estimate.ORACLE else RequestEstimator(request_factor)
         self.estimator = estimator
         self.queue = PendingQueue()
+        self._sizes: list[SortedList] = []
+        """Per GPU type, the GPU counts of the queued jobs that may run there: when every type
+        has fewer free GPUs than its smallest, nothing can start and a decision is free."""
+        self._running: list[SortedList] = []
+        """Per GPU type, (estimated end, GPUs, job index) of the jobs running there, earliest
+        first: the EASY profile, kept by the hooks instead of rebuilt from all running jobs."""
+        self._run_entry: dict[int, tuple[int, tuple[float, int, int]]] = {}
+
+    def _types(self, job: JobState) -> None:
+        if not self._sizes:
+            self._sizes = [SortedList() for _ in job.speeds]
+            self._running = [SortedList() for _ in job.speeds]
+
+    def _enqueue(self, job: JobState) -> None:
+        self._types(job)
+        self.queue.add(job, job.spec.submit_time)
+        for t in job.speeds.nonzero()[0].tolist():
+            self._sizes[t].add(job.num_gpus)
 
     def job_arrived(self, job: JobState, now: float) -> None:
-        self.queue.add(job, job.spec.submit_time)
+        self._enqueue(job)
 
     def job_preempted(self, job: JobState, now: float) -> None:
-        self.queue.add(job, job.spec.submit_time)
+        self._stopped(job)
+        self._enqueue(job)
 
     def job_started(self, job: JobState, now: float) -> None:
         self.queue.remove(job)
+        for t in job.speeds.nonzero()[0].tolist():
+            self._sizes[t].remove(job.num_gpus)
+        p = job.placement
+        assert p is not None
+        # A running job's estimated end is fixed: it progresses at `rate` from `progress_start`.
+        done = job.spec.duration - job.remaining_at(now)
+        entry = (self._end(job, max(now, job.progress_start), job.rate, done), job.num_gpus, job.index)
+        self._running[p.gpu_type].add(entry)
+        self._run_entry[job.index] = (p.gpu_type, entry)
+
+    def job_finished(self, job: JobState, now: float) -> None:
+        self._stopped(job)
+
+    def _stopped(self, job: JobState) -> None:
+        t, entry = self._run_entry.pop(job.index)
+        self._running[t].remove(entry)
+
+    def _nothing_fits(self, cap: FreeCapacity) -> bool:
+        """No queued job fits the free GPUs of any type it may use: O(types)."""
+        free = cap.free_per_type.tolist()
+        return all(not sizes or sizes[0] > f for sizes, f in zip(self._sizes, free))
 
     def _end(self, job: JobState, now: float, rate: float, ref_done: float) -> float:
         """Estimated end of `job` given `ref_done` reference-seconds already done."""
@@ -156,13 +205,13 @@ class FifoBackfill(Policy):
 
     def decide(self, view: SchedulerView) -> Decision:
         decision = Decision()
-        if not self.queue:
+        if not self.queue or self._nothing_fits(view.capacity):
             return decision
         now = view.now
         cap = view.capacity.copy()
         slowdown = view.cluster.spread_slowdown
         per_type = view.cluster.gpus_per_type().tolist()
-        profile = self._profile(view)
+        profile = _Profile(self._running)
         res: _Reservation | None = None
         head: JobState | None = None
         # In order: each job goes where it finishes first, now or once GPUs free up; the first
@@ -233,17 +282,6 @@ class FifoBackfill(Policy):
                     bound = min(bound, (waits[u] - now) / (1.0 / st - 1.0 / su))
             best = max(best, bound)
         return best
-
-    def _profile(self, view: SchedulerView) -> _Profile:
-        now = view.now
-        rows = []
-        for job in view.running.values():
-            p = job.placement
-            assert p is not None
-            done = job.spec.duration - job.remaining_at(now)
-            start = max(now, job.progress_start)
-            rows.append((self._end(job, start, job.rate, done), p.gpu_type, job.num_gpus))
-        return _Profile(rows, len(view.cluster.gpu_types))
 
     def _finishes(
         self, job: JobState, cap: FreeCapacity, profile: _Profile, per_type: list[int], now: float
