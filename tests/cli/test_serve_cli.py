@@ -30,9 +30,13 @@ def app() -> typer.Typer:
         (["--cluster", "no-such-cluster"], "no such file"),
         (["--gpus", "0", "--gpu-type", "v100"], ">= 1"),
         (["--gpus", "2", "--gpu-type", "v100", "--policy", "no-such-policy"], "unknown policy"),
+        (["--gpus", "2", "--gpu-type", "v100", "--dev-no-auth", "--quotas", "QUOTAS"], "GPU type 'h100'"),
     ],
 )
 def test_bad_flags_exit_2_with_the_reason(app: typer.Typer, tmp_path: Path, flags: list[str], message: str) -> None:
+    quotas = tmp_path / "quotas.yaml"
+    quotas.write_text("queues:\n  a: {h100: {nominal: 2}}\n")
+    flags = [str(quotas) if f == "QUOTAS" else f for f in flags]
     result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'k.db'}", "--state-dir", str(tmp_path), *flags])
     assert result.exit_code == 2
     assert message in result.output

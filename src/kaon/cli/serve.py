@@ -45,6 +45,9 @@ def serve(
     retrain_min_jobs: Annotated[
         int | None, typer.Option("--retrain-min-jobs", min=2, help="new completed jobs a retraining needs (default 50)")
     ] = None,
+    quotas: Annotated[
+        Path | None, typer.Option("--quotas", help="queues' fair-share quotas per GPU type (YAML, docs/QUOTAS.md)")
+    ] = None,
 ) -> None:
     """Serve the REST API (docs at /docs) and schedule jobs. SIGHUP reloads the policy.
 
@@ -53,6 +56,7 @@ def serve(
     import uvicorn
 
     from kaon.service.app import create_app
+    from kaon.quota.quotas import QuotaError
     from kaon.service.settings import ServiceSettings
 
     if dev_no_auth and not is_loopback(host):
@@ -77,10 +81,11 @@ def serve(
         "model_dir": model_dir,
         "retrain_every_s": parse_duration(retrain_every) if retrain_every is not None else None,
         "retrain_min_jobs": retrain_min_jobs,
+        "quotas": quotas,
     }
     try:
         app = create_app(ServiceSettings(**{k: v for k, v in given.items() if v is not None}))
-    except (InventoryError, PolicyParamError, MigrationError, SecretKeyError, AuthError) as e:
+    except (InventoryError, PolicyParamError, MigrationError, SecretKeyError, AuthError, QuotaError) as e:
         typer.echo(f"kaon serve: {e}", err=True)
         raise typer.Exit(2) from None
     loop = app.state.service.loop
