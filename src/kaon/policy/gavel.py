@@ -227,6 +227,9 @@ class Gavel(Policy):
         self._job_at: dict[int, JobState] = {}
         self._newcomers: dict[str, JobState] = {}
         self._class_rows: dict[LpKey, np.ndarray] = {}
+        self._keys: dict[int, LpKey] = {}
+        """Each active job's LP key by slot, computed once on arrival: a solve over thousands of
+        jobs would otherwise spend more time hashing speed rows than in the solver."""
         self._changed = False
         """The active set changed since the last round: the accounting restarts."""
         self._stale = False
@@ -268,6 +271,7 @@ class Gavel(Policy):
     def job_arrived(self, job: JobState, now: float) -> None:
         s = self._ledger_for(job).add(job.job_id, now, job.num_gpus, job.speeds > 0)
         self._job_at[s] = job
+        self._keys[s] = self._lp_key(job)
         self._newcomers[job.job_id] = job
         self._changed = True
 
@@ -283,6 +287,7 @@ class Gavel(Policy):
         ledger = self._ledger_for(job)
         ledger.close(job.job_id, now)
         del self._job_at[ledger.slot[job.job_id]]
+        del self._keys[ledger.slot[job.job_id]]
         ledger.remove(job.job_id)
         self._newcomers.pop(job.job_id, None)
         self._changed = True
@@ -319,7 +324,7 @@ class Gavel(Policy):
         assert ledger is not None
         ledger.reset(slots, now)
         self._changed = False
-        keys = {job_id: self._lp_key(j) for job_id, j in self._newcomers.items()}
+        keys = {job_id: self._keys[ledger.slot[job_id]] for job_id in self._newcomers}
         self._newcomers.clear()
         if now - self._last_solve < self.resolve and all(k in self._class_rows for k in keys.values()):
             for job_id, key in keys.items():
@@ -329,7 +334,7 @@ class Gavel(Policy):
         jobs = [self._job_at[s] for s in slots.tolist()]
         x, solve_s = self._allocation(jobs, capacity)
         ledger.alloc[slots] = x
-        self._class_rows = {self._lp_key(j): row for j, row in zip(jobs, x)}
+        self._class_rows = {self._keys[s]: row for s, row in zip(slots.tolist(), x)}
         self.solve_times.append(solve_s)
         self.solve_sizes.append(len(jobs))
         self._last_solve = now

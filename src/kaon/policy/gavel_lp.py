@@ -121,11 +121,27 @@ def max_min_allocation(
     thr = np.where(usable, thr, 0.0)
     if n == 0:
         return MaxMinAllocation(np.zeros((0, k)), 0.0, 0.0)
-    keys, inverse, counts = np.unique(
-        np.column_stack([thr, scale, w]), axis=0, return_inverse=True, return_counts=True
-    )
+    keys, inverse, counts = _unique_rows(np.column_stack([thr, scale, w]))
     y, value, solve_s = _solve_classes(keys[:, :k], keys[:, k], keys[:, k + 1], counts, capacity, tiebreak)
-    return MaxMinAllocation(y[inverse.reshape(-1)], value, solve_s)
+    return MaxMinAllocation(y[inverse], value, solve_s)
+
+
+def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`np.unique(a, axis=0, return_inverse=True, return_counts=True)`: the distinct rows in
+    lexicographic order, each row's class and each class's size. A lexsort over the columns does
+    it several times faster than `np.unique`'s sort of whole rows as one structured value, which
+    dominated a solve over thousands of jobs."""
+    order = np.lexsort(a.T[::-1])
+    ordered = a[order]
+    new = np.empty(len(a), dtype=bool)
+    new[:1] = True
+    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    cls = np.cumsum(new) - 1
+    inverse = np.empty(len(a), dtype=np.int64)
+    inverse[order] = cls
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, len(a)))
+    return ordered[starts], inverse, counts
 
 
 def pooled_max_min_allocation(
