@@ -457,22 +457,29 @@ class GavelAgnostic(Gavel):
         chosen = np.full(len(slots), -1, dtype=np.int64)
         stays = picked & (on >= 0)
         chosen[stays] = on[stays]
-        left = capacity - np.bincount(on[stays], weights=gpus[stays], minlength=len(capacity)).astype(np.int64)
+        used = np.bincount(on[stays], weights=gpus[stays], minlength=len(capacity)).astype(np.int64)
+        left = (capacity - used).tolist()
         rest = order[~stays[order]]
         first = rest[picked[rest]]
-        for i in np.concatenate([first, rest[~picked[rest]]]).tolist():
-            if left.max() < gpus[i]:
-                if left.max() == 0:
+        seq = np.concatenate([first, rest[~picked[rest]]])
+        # Plain lists: the walk touches one job at a time, where numpy calls cost more than work.
+        need, on_l, may = gpus[seq].tolist(), on[seq].tolist(), usable[seq].tolist()
+        for i, g, c, ok in zip(seq.tolist(), need, on_l, may):
+            most = max(left)
+            if most < g:
+                if most == 0:
                     break
                 continue
-            if on[i] >= 0:
-                t = int(on[i]) if left[on[i]] >= gpus[i] else -1
+            t, best = -1, -1
+            if c >= 0:
+                t = c if left[c] >= g else -1
             else:
-                room = np.where(usable[i] & (left >= gpus[i]), left, -1)
-                t = int(np.argmax(room)) if room.max() >= 0 else -1
+                for u, room in enumerate(left):  # the type with most room, the first on ties
+                    if ok[u] and room >= g and room > best:
+                        t, best = u, room
             if t >= 0:
                 chosen[i] = t
-                left[t] -= gpus[i]
+                left[t] -= g
         return chosen
 
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
