@@ -76,12 +76,11 @@ def test_runs_keep_the_specs_and_order() -> None:
     assert result.best_avg_jct() == min(r.metrics.avg_jct_s for r in result.runs)
 
 
-def test_demo_policies_are_every_registered_one_in_order() -> None:
+def test_demo_policies_are_the_registered_baselines_in_order() -> None:
     policies = demo_policies()
-    assert sorted(policies) == sorted(available())
-    known = [p for p in policies if p in DEMO_ORDER]
-    assert known == [p for p in DEMO_ORDER if p in available()]
-    assert policies[: len(known)] == tuple(known)
+    assert policies == tuple(p for p in DEMO_ORDER if p in available())
+    assert {"fifo", "tiresias", "gavel", "gavel-agnostic"} <= set(policies)
+    assert not {"qssf", "psrtf", "learned"} & set(policies)  # learning policies are compared, not baselines
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+import pytest
 from typer.testing import CliRunner
 
 from kaon.cli.learn import register
@@ -16,6 +17,7 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow  # trains, evaluates and replays: 40-140 s on 2 cores
 def test_train_then_explain(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "m"
     runner = CliRunner()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+import pytest
 from typer.testing import CliRunner
 
 from kaon.cli import learn, predict
@@ -20,6 +21,7 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow  # two trainings with evaluation: about 60 s on 2 cores
 def test_train_and_resume_from_a_service_database(tmp_path: Path, data_dir: Path) -> None:
     url = f"sqlite:///{tmp_path / 'kaon.db'}"
     populate(url, 40, tmp_path / "logs")
