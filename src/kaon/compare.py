@@ -16,7 +16,6 @@ import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kaon.core.cluster import ClusterSpec, load_cluster
@@ -30,9 +29,6 @@ from kaon.sim.metrics import JobTable, PolicyMetrics, compute_metrics, job_table
 from kaon.traces.formats import read_trace
 from kaon.traces.jobtypes import assign_job_types
 from kaon.traces.scenario import parse_instant, scale_load, window
-
-BUNDLED_TRACES = Path(__file__).resolve().parent / "data" / "traces"
-
 
 class ScenarioError(ValueError):
     """The scenario cannot be built from what the user gave (file, format, window, cluster, scale)."""
@@ -64,13 +60,6 @@ class Scenario:
     cluster: ClusterSpec
 
 
-def _trace_path(name: str) -> Path:
-    p = Path(name)
-    if not p.exists() and (BUNDLED_TRACES / name).exists():
-        return BUNDLED_TRACES / name
-    return p
-
-
 def _with_job_types(trace: Trace, cluster: ClusterSpec, seed: int) -> Trace:
     """Untyped jobs (all of Philly's) get sampled types on a heterogeneous cluster, since there a
     job's speed on each GPU type depends on its type; jobs with a type keep it."""
@@ -88,7 +77,7 @@ def load_scenario(spec: ScenarioSpec) -> Scenario:
             if not spec.cluster_scale > 0:
                 raise ValueError(f"cluster scale must be > 0, got {spec.cluster_scale}")
             cluster = cluster.scaled(spec.cluster_scale)
-        trace = read_trace(_trace_path(spec.trace), spec.format, skip_bad=spec.skip_bad)
+        trace = read_trace(spec.trace, spec.format, skip_bad=spec.skip_bad)
         start = parse_instant(spec.start, trace) if spec.start is not None else None
         end = parse_instant(spec.end, trace) if spec.end is not None else None
         if start is not None or end is not None:

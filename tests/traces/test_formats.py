@@ -55,3 +55,12 @@ def test_explicit_format_and_unknown_name(data_dir: Path) -> None:
 
 def test_every_format_has_a_summary() -> None:
     assert set(SUMMARIES) == set(READERS)
+
+
+def test_a_bundled_trace_is_found_by_its_file_name(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from kaon.traces.formats import read_trace, resolve_trace_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_trace_path("tiresias-60job.csv").is_file()
+    assert len(read_trace("tiresias-60job.csv")) == 60
+    assert resolve_trace_path("sub/tiresias-60job.csv").as_posix() == "sub/tiresias-60job.csv"  # a path stays a path

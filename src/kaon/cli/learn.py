@@ -16,7 +16,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from kaon.compare import BUNDLED_TRACES, ScenarioError, ScenarioSpec, load_scenario
+from kaon.compare import ScenarioError, ScenarioSpec, load_scenario
+from kaon.traces.formats import resolve_trace_path
 from kaon.traces.scenario import parse_instant
 
 EXIT_BAD_INPUT = 2
@@ -27,11 +28,6 @@ DB_HISTORY = "history.csv"
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def _trace_file(name: str) -> Path:
-    p = Path(name)
-    return BUNDLED_TRACES / name if not p.exists() and (BUNDLED_TRACES / name).exists() else p
 
 
 def _db_history(url: str, key_file: Path | None, directory: Path) -> tuple[str, str]:
@@ -109,12 +105,12 @@ def train_command(
         if resume is not None:
             Manifest.load(resume)
             manifest = resume_training(
-                resume, scenario.trace, _trace_file(trace), scenario.cluster, until or "", until_s, spec
+                resume, scenario.trace, resolve_trace_path(trace), scenario.cluster, until or "", until_s, spec
             )
             where = resume
         else:
             assert out is not None and until is not None and until_s is not None
-            manifest = train(scenario.trace, _trace_file(trace), scenario.cluster, until, until_s, spec, out)
+            manifest = train(scenario.trace, resolve_trace_path(trace), scenario.cluster, until, until_s, spec, out)
             where = out
     except (ScenarioError, ArtifactError, PredictorError, ValueError) as e:
         _fail(str(e))

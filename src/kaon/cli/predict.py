@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kaon.compare import BUNDLED_TRACES
 from kaon.core.job import Trace
 from kaon.predict.evaluate import DEFAULT_CUTOFF, Evaluation, evaluate, fit_until
 from kaon.predict.model import PredictorConfig, PredictorError
@@ -46,11 +45,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _trace(name: str, fmt: str | None) -> Trace:
-    path = Path(name)
-    if not path.exists() and (BUNDLED_TRACES / name).exists():
-        path = BUNDLED_TRACES / name
     try:
-        return read_trace(path, fmt)
+        return read_trace(name, fmt)
     except (TraceFormatError, UnknownFormatError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
 

@@ -59,6 +59,19 @@ SUMMARIES: dict[str, str] = {
 }
 
 
+BUNDLED_TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
+
+
+def resolve_trace_path(name: str | Path) -> Path:
+    """`name` itself when it exists, else the bundled trace of that file name (so
+    `--trace philly-2017-09-10.csv.gz` works from any directory), else `name` (the reader then
+    fails naming it)."""
+    p = Path(name)
+    if not p.exists() and (BUNDLED_TRACES / p.name).exists() and p.name == str(name):
+        return BUNDLED_TRACES / p.name
+    return p
+
+
 class UnknownFormatError(ValueError):
     pass
 
@@ -66,6 +79,7 @@ class UnknownFormatError(ValueError):
 def detect_format(path: str | Path) -> str:
     """The format whose file suffix matches, else whose required header columns all appear in the
     file's first line."""
+    path = resolve_trace_path(path)
     suffixes = [s for s in Path(path).suffixes if s != ".gz"]
     by_suffix = [name for name, suffix in SUFFIXES.items() if suffixes and suffixes[-1] == suffix]
     if len(by_suffix) == 1:
@@ -82,6 +96,8 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_trace(path: str | Path, format: str | None = None, *, skip_bad: bool = False) -> Trace:  # noqa: A002
+    """Read a trace file (or a bundled trace by file name) in `format`, detected when None."""
+    path = resolve_trace_path(path)
     fmt = format or detect_format(path)
     if fmt not in READERS:
         raise UnknownFormatError(f"unknown trace format {fmt!r}; known: {', '.join(READERS)}")
