@@ -80,7 +80,10 @@ def _load(spec: ScenarioSpec, console: Console) -> Scenario:
         _fail(str(e))
     skipped = scenario.trace.skipped
     if skipped:
-        console.print(f"skipped {len(skipped)} row(s) (malformed or not a GPU job; `kaon traces inspect` groups the reasons); first: {skipped[0]}")
+        console.print(
+            f"skipped {len(skipped)} row(s) (malformed or not a GPU job; `kaon traces inspect` groups "
+            f"the reasons); first: {skipped[0]}"
+        )
     console.print(
         f"{len(scenario.trace)} jobs from {spec.trace} on {scenario.cluster.name} "
         f"({scenario.cluster.total_gpus} GPUs)"
