@@ -19,11 +19,10 @@ a job:
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from kaon.core.job import JobSpec, Trace
-from kaon.traces.base import RowErrors, TraceFormatError, open_text, parse_field
+from kaon.traces.base import RowErrors, TraceFormatError, csv_rows, open_text, parse_field
 from kaon.traces.skips import note
 
 REQUIRED = ("name", "num_gpu", "gpu_milli", "qos", "pod_phase", "creation_time", "deletion_time")
@@ -56,10 +55,7 @@ def read_alibaba(path: str | Path, *, skip_bad: bool = False) -> Trace:
     jobs: list[JobSpec] = []
     seen: set[str] = set()
     with open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in (*REQUIRED, SCHEDULED) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TraceFormatError(path, 1, missing[0], f"header lacks column(s) {missing}")
+        reader = csv_rows(f, path, (*REQUIRED, SCHEDULED))
         for row in reader:
             line = reader.line_num
             try:

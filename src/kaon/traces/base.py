@@ -7,6 +7,7 @@ caller can always report how many rows were dropped and why. Nothing is dropped 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,3 +77,13 @@ def open_text(path: str | Path):  # noqa: ANN201 - a text file object
     if p.suffix == ".gz":
         return gzip.open(p, "rt", newline="")
     return p.open(newline="")
+
+
+def csv_rows(f, path: str | Path, required: tuple[str, ...]) -> csv.DictReader:  # noqa: ANN001 - a text file
+    """A `csv.DictReader` over `f` whose header has every `required` column, else an error naming
+    the first missing one (line 1). `reader.line_num` gives each row's line for error messages."""
+    reader = csv.DictReader(f)
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise TraceFormatError(path, 1, missing[0], f"header lacks column(s) {missing}")
+    return reader

@@ -19,7 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kaon.core.job import JobSpec, Trace
-from kaon.traces.base import RowErrors, TraceFormatError, open_text, parse_field, positive_float, positive_int
+from kaon.traces.base import (
+    RowErrors,
+    TraceFormatError,
+    csv_rows,
+    open_text,
+    parse_field,
+    positive_float,
+    positive_int,
+)
 
 REQUIRED = ("job_id", "submit_time", "duration", "num_gpus")
 OPTIONAL = ("queue", "job_type", "user", "name", "allowed_types", "priority")
@@ -53,10 +61,7 @@ def read_canonical(path: str | Path, *, skip_bad: bool = False) -> Trace:
     instants: list[float | datetime] = []
     seen: set[str] = set()
     with open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TraceFormatError(path, 1, missing[0], f"header lacks column(s) {missing}")
+        reader = csv_rows(f, path, REQUIRED)
         for row in reader:
             line = reader.line_num
             dated = isinstance(instants[0], datetime) if instants else None

@@ -7,12 +7,19 @@ heterogeneous cluster kaon assigns them with `kaon.traces.jobtypes.assign_job_ty
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kaon.core.job import JobSpec, Trace
-from kaon.traces.base import RowErrors, TraceFormatError, open_text, parse_field, positive_float, positive_int
+from kaon.traces.base import (
+    RowErrors,
+    TraceFormatError,
+    csv_rows,
+    open_text,
+    parse_field,
+    positive_float,
+    positive_int,
+)
 
 REQUIRED = ("timestamp", "duration", "num_gpus", "cluster")
 
@@ -26,10 +33,7 @@ def read_philly(path: str | Path, *, skip_bad: bool = False) -> Trace:
     errors = RowErrors(skip_bad)
     rows: list[tuple[datetime, float, int, str, int]] = []
     with open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TraceFormatError(path, 1, missing[0], f"header lacks column(s) {missing}")
+        reader = csv_rows(f, path, REQUIRED)
         for row in reader:
             line = reader.line_num
             try:

@@ -9,11 +9,18 @@ not used. Tiresias traces carry no dates.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from kaon.core.job import JobSpec, Trace
-from kaon.traces.base import RowErrors, TraceFormatError, open_text, parse_field, positive_float, positive_int
+from kaon.traces.base import (
+    RowErrors,
+    TraceFormatError,
+    csv_rows,
+    open_text,
+    parse_field,
+    positive_float,
+    positive_int,
+)
 
 REQUIRED = ("job_id", "num_gpu", "submit_time", "duration")
 
@@ -31,10 +38,7 @@ def read_tiresias(path: str | Path, *, skip_bad: bool = False) -> Trace:
     jobs: list[JobSpec] = []
     seen: set[str] = set()
     with open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TraceFormatError(path, 1, missing[0], f"header lacks column(s) {missing}")
+        reader = csv_rows(f, path, REQUIRED)
         for row in reader:
             line = reader.line_num
             try:
