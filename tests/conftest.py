@@ -1,4 +1,4 @@
-"""Shared fixtures: bundled sample data and tiny clusters."""
+"""Shared fixtures: bundled sample data, tiny clusters, and databases of each backend."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
+from tests.store.postgres import db_url, postgres_server, postgres_url  # noqa: F401 - fixtures for every test package
 
 DATA = Path(__file__).resolve().parent.parent / "src" / "kaon" / "data"
 

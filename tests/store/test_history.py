@@ -10,8 +10,8 @@ from kaon.store.repo import JobStore
 from kaon.traces.canonical import COLUMNS, read_canonical
 
 
-def test_export_history_round_trips_completed_jobs(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'h.db'}"
+def test_export_history_round_trips_completed_jobs(db_url: str, tmp_path: Path) -> None:
+    url = db_url
     store = JobStore.open(url)
     jobs = store.add_jobs(
         [
@@ -35,8 +35,8 @@ def test_export_history_round_trips_completed_jobs(tmp_path: Path) -> None:
     assert trace.epoch is not None and trace.epoch.timestamp() == 1000.0
 
 
-def test_export_history_of_empty_store(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'e.db'}"
+def test_export_history_of_empty_store(db_url: str, tmp_path: Path) -> None:
+    url = db_url
     out = tmp_path / "h.csv"
     assert export_history(url, out) == 0
     assert out.read_text().strip() == ",".join(COLUMNS)

@@ -1,4 +1,4 @@
-"""The job store: migrations, transitions with their event log, filters, nodes."""
+"""The job store: migrations, transitions with their event log, filters, nodes; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from kaon.store.repo import JobStore, StaleStateError, UnknownJobError
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    s = JobStore.open(f"sqlite:///{tmp_path / 'k.db'}")
+def store(db_url: str) -> JobStore:
+    s = JobStore.open(db_url)
     yield s
     s.close()
 
@@ -32,8 +32,8 @@ def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
-def test_migrate_is_versioned_and_idempotent(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'm.db'}")
+def test_migrate_is_versioned_and_idempotent(db_url: str) -> None:
+    engine = open_engine(db_url)
     assert current_version(engine) == 0
     assert migrate(engine) == STEPS[-1].version
     assert migrate(engine) == STEPS[-1].version
@@ -41,9 +41,8 @@ def test_migrate_is_versioned_and_idempotent(tmp_path: Path) -> None:
         assert conn.execute(text("SELECT count(*) FROM kaon_schema")).scalar() == len(STEPS)
 
 
-def test_migrate_applies_only_new_steps_and_keeps_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    store = JobStore.open(url)
+def test_migrate_applies_only_new_steps_and_keeps_data(db_url: str, tmp_path: Path) -> None:
+    store = JobStore.open(db_url)
     store.add_jobs([_job()], at=1.0, log_dir=tmp_path)
     ran: list[int] = []
 
@@ -59,25 +58,24 @@ def test_migrate_applies_only_new_steps_and_keeps_data(tmp_path: Path) -> None:
     assert store.get(1) is not None
 
 
-def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'v1.db'}"
-    engine = open_engine(url)
+def test_a_version_1_database_is_upgraded_in_place(db_url: str) -> None:
+    engine = open_engine(db_url)
     assert migrate(engine, STEPS[:1]) == 1
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO jobs (name, user, command, env, gpus, cpus, memory_mb, time_limit_s, priority, queue, kind,"
+                "INSERT INTO jobs (name, \"user\", command, env, gpus, cpus, memory_mb, time_limit_s, priority, queue, kind,"
                 " retries, state, submit_time, attempt, run_time_s, preemptions)"
                 " VALUES ('old', 'u', '[\"true\"]', '{}', 1, 1, 0, 60, 0, 'default', 'training', 0, 'PENDING', 1, 0, 0, 0)"
             )
         )
-    store = JobStore.open(url)
+    store = JobStore.open(db_url)
     assert current_version(store.engine) == STEPS[-1].version
     assert store.require(1).command == ("true",)
 
 
-def test_database_newer_than_code_is_refused(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'n.db'}")
+def test_database_newer_than_code_is_refused(db_url: str) -> None:
+    engine = open_engine(db_url)
     migrate(engine, STEPS + (Step(99, "future", lambda conn: None),))
     with pytest.raises(MigrationError, match="version 99"):
         migrate(engine)
