@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from kaon.security.audit import AuditLog
 from kaon.store.db import open_engine
 from kaon.store.migrations import STEPS, MigrationError, Step, current_version, migrate
 from kaon.store.records import Grant, GrantSlice, JobKind, JobPhase, NewJob, NodeRecord, StopRequest
@@ -150,3 +151,12 @@ def test_nodes_upsert_marks_missing_down(store: JobStore) -> None:
     nodes = {n.name: n for n in store.nodes()}
     assert nodes["n0"].up and nodes["n0"].updated_at == 2.0
     assert not nodes["n1"].up and nodes["n1"].devices == (4, 5)
+
+
+def test_values_sqlite_took_fit_postgresql_too(store: JobStore, tmp_path: Path) -> None:
+    """memory_mb up to the API's 2**40 (past a 32-bit INTEGER) and a 100-character user's actor."""
+    [rec] = store.add_jobs([_job(memory_mb=1 << 40)], at=0.0, log_dir=tmp_path)
+    assert store.require(rec.id).memory_mb == 1 << 40
+    audit = AuditLog(store.engine)
+    audit.append("u" * 100 + " (operator)", "cancel", f"job {rec.id}", "test")
+    assert audit.verify().ok

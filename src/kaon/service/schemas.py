@@ -36,9 +36,10 @@ class JobCreate(BaseModel):
             raise ValueError("arguments must not contain NUL characters (exec cannot pass them)")
         return value
 
-    @field_validator("cwd")
+    @field_validator("cwd", "name", "user", "job_type")
     @classmethod
-    def _cwd(cls, value: str | None) -> str | None:
+    def _no_nul(cls, value: str | None) -> str | None:
+        # exec cannot pass NUL, and PostgreSQL text cannot store it (SQLite did, silently).
         if value is not None and "\0" in value:
             raise ValueError("must not contain NUL characters")
         return value

@@ -27,15 +27,17 @@ class Step:
     apply: Callable[[Connection], None]
 
 
-_LATER_JOB_COLUMNS = frozenset({"sealed"})
+_LATER_COLUMNS = {"jobs": frozenset({"sealed"}), "nodes": frozenset({"drained"})}
 
 
 def _initial(conn: Connection) -> None:
-    # Version 1's jobs table as it was: the model's columns minus those later steps ALTER in.
-    v1 = Table("jobs", MetaData(), *(c._copy() for c in JobRow.__table__.columns if c.name not in _LATER_JOB_COLUMNS))
-    v1.create(conn)
-    for table in (JobEventRow.__table__, NodeRow.__table__):
-        table.create(conn)
+    # Version 1's tables as they were: the models' columns minus those later steps ALTER in.
+    meta = MetaData()
+    for model in (JobRow, JobEventRow, NodeRow):
+        table = model.__table__
+        later = _LATER_COLUMNS.get(table.name, frozenset())
+        v1 = Table(table.name, meta, *(c._copy() for c in table.columns if c.name not in later))
+        v1.create(conn)
 
 
 def _api_tokens(conn: Connection) -> None:
@@ -50,11 +52,26 @@ def _sealed_secrets(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN sealed TEXT"))
 
 
+def _wider_columns(conn: Connection) -> None:
+    # SQLite's INTEGER is already 64-bit and it does not enforce VARCHAR lengths: nothing to do
+    # there. Elsewhere (PostgreSQL) memory_mb overflowed past 2**31 MB and long actors were refused.
+    if conn.dialect.name == "sqlite":
+        return
+    conn.execute(text("ALTER TABLE jobs ALTER COLUMN memory_mb TYPE BIGINT"))
+    conn.execute(text("ALTER TABLE audit_log ALTER COLUMN actor TYPE VARCHAR(200)"))
+
+
+def _node_drain(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE nodes ADD COLUMN drained BOOLEAN NOT NULL DEFAULT FALSE"))
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "jobs, job events and nodes", _initial),
     Step(2, "api tokens", _api_tokens),
     Step(3, "hash-chained audit log", _audit_log),
     Step(4, "sealed job commands and environments", _sealed_secrets),
+    Step(5, "64-bit memory_mb and longer audit actors", _wider_columns),
+    Step(6, "drained nodes", _node_drain),
 )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -32,7 +32,8 @@ class JobRow(Base):
     gpus: Mapped[int] = mapped_column(Integer)
     gpu_types: Mapped[list | None] = mapped_column(JSON)
     cpus: Mapped[int] = mapped_column(Integer)
-    memory_mb: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(BigInteger)
+    """64-bit: the API admits up to 2**40 MB, past PostgreSQL's INTEGER (migration 5)."""
     time_limit_s: Mapped[float] = mapped_column(Float)
     priority: Mapped[int] = mapped_column(Integer)
     queue: Mapped[str] = mapped_column(String(100), index=True)
@@ -79,7 +80,10 @@ class NodeRow(Base):
     gpus: Mapped[int] = mapped_column(Integer)
     devices: Mapped[list] = mapped_column(JSON)
     up: Mapped[bool] = mapped_column(Boolean)
+    """In the inventory the service last read; a node that left it stays listed, down."""
     updated_at: Mapped[float] = mapped_column(Float)
+    drained: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """An operator drained it: it takes no new jobs, its running jobs finish (migration 6)."""
 
 
 class ApiTokenRow(Base):
@@ -103,7 +107,8 @@ class AuditRow(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[float] = mapped_column(Float, index=True)
-    actor: Mapped[str] = mapped_column(String(100), index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    """`user (role)`: a 100-character user plus its role is longer than 100 (migration 5)."""
     action: Mapped[str] = mapped_column(String(50), index=True)
     target: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)

@@ -40,6 +40,8 @@ class StopRequest(str, Enum):
 
     CANCEL = "cancel"
     PREEMPT = "preempt"
+    NODE_LOST = "node-lost"
+    """Its node left the inventory: the run ends as a failure, retried if the job has retries left."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,4 +170,7 @@ class NodeRecord:
     gpus: int
     devices: tuple[int, ...]
     up: bool
+    """In the inventory the service last read."""
     updated_at: float
+    drained: bool = False
+    """Drained by an operator: no new jobs until undrained."""
