@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kaon.executors.inventory import InventoryError, configured, from_cluster, gpu_model, resolve_inventory
+from pathlib import Path
+
+from kaon.executors.inventory import InventoryError, InventorySource, configured, from_cluster, gpu_model, resolve_inventory
 
 
 def test_configured_inventory_is_one_node() -> None:
@@ -69,3 +71,28 @@ def test_no_nvml_and_no_configuration_is_an_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(__import__("sys").modules, "pynvml", None)
     with pytest.raises(InventoryError, match="--gpus N --gpu-type T"):
         resolve_inventory()
+
+
+SPEC = "gpu_types: {v100: {}}\nnodes:\n  - {type: v100, count: 2, gpus: 2}\n"
+
+
+def test_source_rereads_a_changed_cluster_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(SPEC)
+    source = InventorySource(cluster=str(path))
+    assert [n.name for n in source.read().cluster.nodes] == ["v100-0000", "v100-0001"]
+    assert source.changed() is None
+    path.with_suffix(".new").write_text(SPEC + "  - {type: v100, gpus: 4, name: big}\n")
+    path.with_suffix(".new").replace(path)
+    grown = source.changed()
+    assert grown is not None and grown.devices == ((0, 1), (2, 3), (4, 5, 6, 7))
+    assert source.changed() is None
+    path.with_suffix(".new").write_text("nodes: [")
+    path.with_suffix(".new").replace(path)
+    with pytest.raises(InventoryError, match="c.yaml"):
+        source.changed()
+
+
+def test_fixed_inventory_never_changes() -> None:
+    source = InventorySource(gpus=2, gpu_type="v100")
+    assert source.fixed and source.read().cluster.total_gpus == 2 and source.changed() is None

@@ -15,7 +15,7 @@ from tests.security.conftest import bearer
 
 JOB = {"command": ["sleep", "30"], "gpus": 1, "queue": "team-a"}
 
-# (method, path) -> (request body, roles allowed). {id} is a job in queue team-a.
+# (method, path) -> (request body, roles allowed). {id} is a job in queue team-a, {name} a node.
 MATRIX: dict[tuple[str, str], tuple[dict | None, set[str]]] = {
     ("GET", "/api/v1/health"): (None, {"admin", "operator", "user", "viewer"}),
     ("POST", "/api/v1/admin/reload"): ({}, {"admin", "operator"}),
@@ -23,6 +23,8 @@ MATRIX: dict[tuple[str, str], tuple[dict | None, set[str]]] = {
     ("GET", "/api/v1/admin/audit"): (None, {"admin"}),
     ("GET", "/api/v1/admin/audit/verify"): (None, {"admin"}),
     ("GET", "/api/v1/nodes"): (None, {"admin", "operator", "user", "viewer"}),
+    ("POST", "/api/v1/nodes/{name}/drain"): (None, {"admin", "operator"}),
+    ("POST", "/api/v1/nodes/{name}/undrain"): (None, {"admin", "operator"}),
     ("GET", "/api/v1/queues"): (None, {"admin", "operator", "user", "viewer"}),
     ("POST", "/api/v1/jobs"): (JOB, {"admin", "operator", "user"}),
     ("POST", "/api/v1/jobs/batch"): ({"jobs": [JOB]}, {"admin", "operator", "user"}),
@@ -54,7 +56,7 @@ def test_role_by_route_matrix(secure) -> None:  # noqa: ANN001
         if (method, path) not in _routes(client):
             continue
         for role in ROLES:
-            url = path.replace("{job_id}", str(job_id))
+            url = path.replace("{job_id}", str(job_id)).replace("{name}", "v100-0000")
             if path.endswith("/cancel"):  # a fresh job per attempt: cancelling twice says nothing
                 url = path.replace("{job_id}", str(client.post("/api/v1/jobs", json=JOB, headers=bearer(tokens["admin"])).json()["id"]))
             r = client.request(method, url, json=body, headers=bearer(tokens[role]))

@@ -1,5 +1,5 @@
-"""Client verbs for a running `kaon serve`: submit, queue, show, cancel, explain, logs, nodes,
-history. Each takes `--server` and `--token` (else KAON_SERVER / KAON_TOKEN, else the config file) and `--json`."""
+"""Client verbs for a running `kaon serve`: submit, queue, show, cancel, explain, logs, nodes
+(and nodes drain/undrain), history. Each takes `--server` and `--token` (else KAON_SERVER / KAON_TOKEN, else the config file) and `--json`."""
 
 from __future__ import annotations
 
@@ -247,23 +247,64 @@ def logs(
                 time.sleep(0.5)
 
 
+nodes_app = typer.Typer(
+    help="The GPUs the service schedules (no sub-command: list them); drain or undrain a node.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@nodes_app.callback()
+def nodes(ctx: typer.Context, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
+    """The GPUs the service schedules, and which are free. --server/--token here also serve the
+    sub-command."""
+    ctx.obj = (server, token)
+    if ctx.invoked_subcommand is None:
+        _list_nodes(server, token, as_json)
+
+
 @_client_call
-def nodes(server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
-    """The GPUs the service schedules, and which are free."""
+def _list_nodes(server: str | None, token: str | None, as_json: bool) -> None:
     with KaonClient(server, token) as c:
         items = c.nodes()
     if as_json:
         _print_json(items)
         return
     table = Table(show_header=True, header_style="bold")
-    for col in ("node", "type", "gpus", "free", "free devices", "up"):
+    for col in ("node", "type", "gpus", "free", "free devices", "up", "drained"):
         table.add_column(col)
     for n in items:
         table.add_row(
             n["name"], n["gpu_type"], str(n["gpus"]), str(len(n["free_devices"])),
-            ",".join(map(str, n["free_devices"])) or "-", "yes" if n["up"] else "no",
-        )
+            ",".join(map(str, n["free_devices"])) or "-", "yes" if n["up"] else "no", "yes" if n["drained"] else "no",
+        )  # fmt: skip
     report_console().print(table)
+
+
+NodeName = Annotated[str, typer.Argument(help="the node's name, as `kaon nodes` lists it")]
+
+
+@nodes_app.command("drain")
+def drain(ctx: typer.Context, name: NodeName, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
+    """Give NAME no new jobs; the jobs running there finish (operator or admin)."""
+    _drain(ctx, name, True, server, token, as_json)
+
+
+@nodes_app.command("undrain")
+def undrain(ctx: typer.Context, name: NodeName, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
+    """Let NAME take jobs again (operator or admin)."""
+    _drain(ctx, name, False, server, token, as_json)
+
+
+@_client_call
+def _drain(ctx: typer.Context, name: str, drained: bool, server: str | None, token: str | None, as_json: bool) -> None:
+    parent_server, parent_token = ctx.obj or (None, None)
+    with KaonClient(server or parent_server, token or parent_token) as c:
+        node = c.drain(name, drained)
+    if as_json:
+        _print_json(node)
+    else:
+        typer.echo(f"node {node['name']}: {'drained' if node['drained'] else 'taking jobs'}")
 
 
 def register(app: typer.Typer) -> None:
@@ -275,6 +316,6 @@ def register(app: typer.Typer) -> None:
         ("cancel", cancel),
         ("explain", explain),
         ("logs", logs),
-        ("nodes", nodes),
     ):
         app.command(name)(fn)
+    app.add_typer(nodes_app, name="nodes")

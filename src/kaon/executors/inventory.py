@@ -8,12 +8,13 @@ workstation with two GPU models is a two-node heterogeneous cluster.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaon.core.cluster import ClusterSpec, ClusterSpecError, GpuType, NodeSpec, load_cluster
+from kaon.core.cluster import BUNDLED_CLUSTERS, ClusterSpec, ClusterSpecError, GpuType, NodeSpec, load_cluster
 
 
 class InventoryError(ValueError):
@@ -32,6 +33,14 @@ class Inventory:
         for node, ids in zip(self.cluster.nodes, self.devices):
             if len(ids) != node.gpus:
                 raise InventoryError(f"{self.source}: node {node.name} has {node.gpus} GPUs but {len(ids)} device ids")
+
+    def same_as(self, other: Inventory) -> bool:
+        """Same GPU types, nodes and device ids (the source's name aside)."""
+        return (
+            self.cluster.gpu_types == other.cluster.gpu_types
+            and self.cluster.nodes == other.cluster.nodes
+            and self.devices == other.devices
+        )
 
 
 def from_cluster(cluster: ClusterSpec, source: str) -> Inventory:
@@ -109,3 +118,64 @@ def resolve_inventory(gpus: int | None = None, gpu_type: str | None = None, clus
     if found is None:
         raise InventoryError("no NVIDIA GPUs found through NVML: configure them with --gpus N --gpu-type T or --cluster SPEC")
     return found
+
+
+class InventorySource:
+    """Where the service's inventory comes from, re-read while it runs so node changes need no
+    restart: a cluster file is parsed again when its modification time, size or inode changes (an
+    editor's atomic rename included), NVML is asked again, and `--gpus/--gpu-type` never changes."""
+
+    def __init__(self, gpus: int | None = None, gpu_type: str | None = None, cluster: str | Path | None = None) -> None:
+        self._args = (gpus, gpu_type, cluster)
+        self._path: Path | None = None
+        if cluster is not None:
+            p = Path(cluster)
+            bundled = BUNDLED_CLUSTERS / f"{cluster}.yaml"
+            self._path = bundled if not p.exists() and bundled.exists() else p
+        self._signature: tuple[int, int, int] | None = None
+        self._last: Inventory | None = None
+
+    @property
+    def fixed(self) -> bool:
+        """`--gpus/--gpu-type`: nothing to re-read."""
+        return self._args[0] is not None
+
+    def read(self) -> Inventory:
+        """The inventory now (`resolve_inventory`'s rules); the reference for `changed`."""
+        self._last = resolve_inventory(*self._args)
+        self._signature = self._stat()
+        return self._last
+
+    def changed(self) -> Inventory | None:
+        """The inventory if it differs from the last one read or returned, else None. A file that
+        no longer parses, or NVML finding no GPU, raises `InventoryError` naming the source; the
+        caller keeps the inventory it has."""
+        if self.fixed or self._last is None:
+            return None
+        if self._path is not None:
+            signature = self._stat()
+            if signature == self._signature:
+                return None
+            self._signature = signature
+            try:
+                found = from_cluster(load_cluster(self._path), str(self._path))
+            except ClusterSpecError as e:
+                raise InventoryError(str(e)) from None
+        else:
+            detected = detect_nvml()
+            if detected is None:
+                raise InventoryError("nvml: no NVIDIA GPUs found any more; keeping the last inventory")
+            found = detected
+        if found.same_as(self._last):
+            return None
+        self._last = found
+        return found
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = os.stat(self._path)
+        except OSError as e:
+            raise InventoryError(f"{self._path}: cannot read the inventory file: {e.strerror}") from None
+        return st.st_mtime_ns, st.st_size, st.st_ino

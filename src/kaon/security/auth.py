@@ -6,7 +6,7 @@ equality on the hash (no per-request key stretching is needed for 256-bit random
 
 Roles, from most to least powerful:
 - admin: everything, including the audit log;
-- operator: every queue's jobs (submit, cancel, read), policy reload, anomalies;
+- operator: every queue's jobs (submit, cancel, read), policy reload, anomalies, node drains;
 - user: submit, cancel and read jobs of the token's queues only, as the token's user;
 - viewer: read jobs of the token's queues (all queues when the token names none).
 """
@@ -48,11 +48,13 @@ class Action(str, Enum):
     ANOMALIES = "anomalies"
     AUDIT = "audit"
     RETRAIN = "retrain"
+    NODES = "nodes"
+    """Drain and undrain nodes."""
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.OPERATOR: frozenset({Action.READ, Action.SUBMIT, Action.CANCEL, Action.RELOAD, Action.ANOMALIES}),
+    Role.OPERATOR: frozenset({Action.READ, Action.SUBMIT, Action.CANCEL, Action.RELOAD, Action.ANOMALIES, Action.NODES}),
     Role.USER: frozenset({Action.READ, Action.SUBMIT, Action.CANCEL}),
     Role.VIEWER: frozenset({Action.READ}),
 }

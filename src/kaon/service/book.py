@@ -53,6 +53,8 @@ class JobBook(JobLedger):
         self.grants: dict[int, Grant] = {}
         self.stopping: dict[str, JobState] = {}
         self.stop_reasons: dict[int, StopRequest] = {}
+        self.cordoned: frozenset[int] = frozenset()
+        """Nodes that take no new job (drained, or left the inventory): their free GPUs are held."""
 
     # --- membership ---------------------------------------------------------------------------
 
@@ -116,9 +118,25 @@ class JobBook(JobLedger):
 
     def stop_run(self, job: JobState, now: float) -> None:
         super().stop_run(job, now)
-        self.pool.release(self.grants.pop(job.index))
+        grant = self.grants.pop(job.index)
+        self.pool.release(grant)
+        for s in grant.slices:
+            if s.node in self.cordoned:
+                self._hold(s.node)
         self.stopping.pop(job.job_id, None)
         self.stop_reasons.pop(job.index, None)
+
+    def cordon(self, nodes: Iterable[int]) -> None:
+        """Give `nodes` no new jobs: their free GPUs are held now, and each GPU a job there frees
+        is held in turn. Set once, on a fresh book (node changes build a new one)."""
+        self.cordoned = frozenset(nodes)
+        for n in self.cordoned:
+            self._hold(n)
+
+    def _hold(self, node: int) -> None:
+        count = self.pool.hold(node)
+        if count:
+            self.capacity.allocate(Placement(int(self.cluster.node_type[node]), (node,), (count,)))
 
     def finish(self, job: JobState, now: float) -> None:
         """The job left the system for good, from running or from the queue (cancelled)."""

@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import platformdirs
@@ -118,6 +119,9 @@ class KaonClient:
 
     def nodes(self) -> list[dict[str, Any]]:
         return self._call("GET", "/nodes")
+
+    def drain(self, node: str, drained: bool = True) -> dict[str, Any]:
+        return self._call("POST", f"/nodes/{quote(node, safe='')}/{'drain' if drained else 'undrain'}")
 
     def queues(self) -> list[dict[str, Any]]:
         return self._call("GET", "/queues")

@@ -3,6 +3,10 @@
 Policies place jobs by counts per node (`Placement`); an executor needs device ids. The pool turns
 a placement into a `Grant` (lowest free ids first, so grants are predictable), claims and releases it.
 It and `FreeCapacity` are always updated together by `JobBook`, so they cannot disagree.
+
+A node that must take no new jobs (drained, or gone from the inventory while jobs still run there)
+has its free devices *held*: neither free nor granted, so no placement can get them, and the jobs
+already there keep theirs until they exit.
 """
 
 from __future__ import annotations
@@ -16,10 +20,21 @@ class GpuPool:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self._free = [set(ids) for ids in inventory.devices]
+        self._held: list[set[int]] = [set() for _ in inventory.devices]
         self._node_index = {n.name: i for i, n in enumerate(inventory.cluster.nodes)}
 
     def free_devices(self, node: int) -> tuple[int, ...]:
         return tuple(sorted(self._free[node]))
+
+    def held_devices(self, node: int) -> tuple[int, ...]:
+        return tuple(sorted(self._held[node]))
+
+    def hold(self, node: int) -> int:
+        """Move the node's free devices to held; how many were moved."""
+        moved = len(self._free[node])
+        self._held[node] |= self._free[node]
+        self._free[node] = set()
+        return moved
 
     def choose(self, p: Placement) -> Grant:
         """The devices placement `p` would get (lowest free ids); takes nothing, so the grant can

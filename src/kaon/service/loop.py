@@ -25,11 +25,13 @@ from pathlib import Path
 
 from kaon.core.placement import Placement
 from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
+from kaon.executors.inventory import Inventory
 from kaon.service.book import JobBook
+from kaon.service.nodes import NodeKeeper, rebuild_book
 from kaon.security.audit import AuditLog
 from kaon.service.policy_host import PolicyHost
 from kaon.sim.state import JobState
-from kaon.store.records import JobPhase, JobRecord, StopRequest
+from kaon.store.records import JobPhase, JobRecord, NodeRecord, StopRequest
 from kaon.store.repo import JobStore, UnknownJobError
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,18 @@ class _Reload:
     done: Future
 
 
+@dataclass(frozen=True, slots=True)
+class _Inventory:
+    inventory: Inventory
+
+
+@dataclass(frozen=True, slots=True)
+class _Drain:
+    node: str
+    drained: bool
+    done: Future
+
+
 def run_request(record: JobRecord) -> RunRequest:
     assert record.log_path is not None
     return RunRequest(
@@ -80,6 +94,7 @@ class SchedulerLoop:
         config: LoopConfig = LoopConfig(),
         clock: Callable[[], float] = time.time,
         audit: AuditLog | None = None,
+        nodes: NodeKeeper | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -89,6 +104,8 @@ class SchedulerLoop:
         self.clock = clock
         self.audit = audit
         """Every scheduling decision (start, preempt, cancel) is recorded here, actor `scheduler`."""
+        self.nodes = nodes
+        """Node changes (a re-read inventory, drains); None: the inventory is fixed."""
         self.wake_at: float | None = None
         self.decisions = 0
         self.last_error: str | None = None
@@ -102,6 +119,8 @@ class SchedulerLoop:
 
     def start(self) -> None:
         """Run in a background thread. Call `kaon.service.reconcile.reconcile` first."""
+        with self._lock:
+            self._apply_nodes(self.clock())  # drains persisted before a restart
         self._thread = threading.Thread(target=self._run, name="kaon-scheduler", daemon=True)
         self._thread.start()
 
@@ -140,6 +159,18 @@ class SchedulerLoop:
         self._wake.set()
         return done.result(timeout_s)
 
+    def set_inventory(self, inventory: Inventory) -> None:
+        """The inventory as re-read (by the watcher thread); applied before the next decision."""
+        self._commands.put(_Inventory(inventory))
+        self._wake.set()
+
+    def drain(self, node: str, drained: bool, timeout_s: float = 30.0) -> NodeRecord:
+        """Drain (no new jobs; running ones finish) or undrain a node; persisted before applied."""
+        done: Future = Future()
+        self._commands.put(_Drain(node, drained, done))
+        self._wake.set()
+        return done.result(timeout_s)
+
     def request_reload(self) -> None:
         """Fire-and-forget reload, safe from a signal handler (SIGHUP)."""
         self._commands.put(_Reload(None, Future()))
@@ -154,7 +185,10 @@ class SchedulerLoop:
             try:
                 with self._lock:
                     dirty = self._commands_done() or dirty
-                    dirty = self._events_done(self.executor.poll()) or dirty
+                    ended = self._events_done(self.executor.poll())
+                    if ended and self.book.cordoned:  # a node waiting for its jobs may be free now
+                        self._apply_nodes(self.clock())
+                    dirty = ended or dirty
                     now = self.clock()
                     if dirty or (self.wake_at is not None and now >= self.wake_at):
                         self._decide(now)
@@ -170,7 +204,7 @@ class SchedulerLoop:
             self._wake.wait(timeout)
 
     def _commands_done(self) -> bool:
-        changed, rebuild = False, False
+        changed, rebuild, nodes = False, False, False
         while True:
             try:
                 cmd = self._commands.get_nowait()
@@ -187,6 +221,18 @@ class SchedulerLoop:
                     continue
                 rebuild = rebuild or withdrawn
                 cmd.done.set_result(record)
+            elif isinstance(cmd, _Inventory):
+                assert self.nodes is not None
+                self.nodes.source, nodes = cmd.inventory, True
+            elif isinstance(cmd, _Drain):
+                try:
+                    if self.nodes is None:
+                        raise RuntimeError("this service does not manage node changes")
+                    cmd.done.set_result(self.nodes.set_drained(cmd.node, cmd.drained, self.book, self.clock()))
+                except Exception as e:
+                    cmd.done.set_exception(e)
+                    continue
+                nodes = True
             else:
                 try:
                     self.host.rebuild(self.book, cmd.spec)
@@ -194,9 +240,35 @@ class SchedulerLoop:
                     cmd.done.set_exception(e)
                     continue
                 cmd.done.set_result(self.host.spec)
+        if nodes and self._apply_nodes(self.clock()):
+            rebuild = False  # the policy was rebuilt with the new book
         if rebuild:
             self.host.rebuild(self.book)
         return changed
+
+    def _apply_nodes(self, now: float) -> bool:
+        """Bring the book in line with the inventory and the drains (`kaon.service.nodes`): a new
+        book and a rebuilt policy; jobs on a node that left the inventory are stopped."""
+        if self.nodes is None:
+            return False
+        plan = self.nodes.plan(self.book)
+        if plan is None:
+            return False
+        self.book = rebuild_book(self.book, plan)
+        self.host.rebuild(self.book)
+        self.nodes.applied(plan, now)
+        for job_id in plan.lost:
+            job = self.book.job(job_id)
+            assert job is not None
+            record = self.store.transition(
+                job_id, JobPhase.RUNNING, now, "stopping: its node left the inventory", expect=JobPhase.RUNNING,
+                stop_request=StopRequest.NODE_LOST,
+            )  # fmt: skip
+            self.book.records[job_id] = record
+            self.book.mark_stopping(job, StopRequest.NODE_LOST)
+            self._audit("stop", job_id, "its node left the inventory", now, grace_s=self.config.grace_s)
+            self.executor.cancel(job_id, self.config.grace_s)
+        return True
 
     def _admit(self, records: Sequence[JobRecord]) -> None:
         now = self.clock()
@@ -342,11 +414,13 @@ def _outcome(record: JobRecord, event: Finished | Failed, why: StopRequest | Non
         return JobPhase.PENDING, "preempted"
     if why is StopRequest.CANCEL:
         return JobPhase.CANCELLED, "cancelled while running"
-    if isinstance(event, Failed) and event.timed_out:
-        return JobPhase.TIMEOUT, f"time limit of {record.time_limit_s:g}s reached"
     if isinstance(event, Finished) and event.exit_code == 0:
         return JobPhase.COMPLETED, "exit code 0"
-    if isinstance(event, Finished):
+    if why is StopRequest.NODE_LOST:  # the signal that ended it was ours, sent because the node left
+        failure = "its node left the inventory"
+    elif isinstance(event, Failed) and event.timed_out:
+        return JobPhase.TIMEOUT, f"time limit of {record.time_limit_s:g}s reached"
+    elif isinstance(event, Finished):
         failure = f"exit code {event.exit_code}"
     elif event.signal is not None:
         failure = f"killed by signal {event.signal}" + (f" ({event.detail})" if event.detail else "")

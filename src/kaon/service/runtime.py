@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaon.executors.base import Executor
-from kaon.executors.inventory import Inventory, resolve_inventory
+from kaon.executors.inventory import Inventory, InventorySource
 from kaon.executors.local import LocalExecutor
 from kaon.quota.quotas import load_quotas
 from kaon.security.audit import AuditLog
@@ -15,9 +15,11 @@ from kaon.security.auth import TokenStore, load_or_create_secret
 from kaon.security.crypto import resolve_cipher
 from kaon.service.book import JobBook
 from kaon.service.loop import LoopConfig, SchedulerLoop
+from kaon.service.nodes import InventoryWatcher, NodeKeeper
 from kaon.service.policy_host import PolicyHost
 from kaon.service.reconcile import Reconciled, reconcile
 from kaon.service.settings import ServiceSettings
+from kaon.store.nodes import NodeStore
 from kaon.store.records import NodeRecord
 from kaon.store.repo import JobStore
 
@@ -26,14 +28,21 @@ from kaon.store.repo import JobStore
 class Service:
     settings: ServiceSettings
     store: JobStore
-    inventory: Inventory
+    nodes: NodeStore
     executor: Executor
     loop: SchedulerLoop
     log_dir: Path
     audit: AuditLog
     tokens: TokenStore | None
     """None in `--dev-no-auth` mode."""
+    watcher: InventoryWatcher
     reconciled: Reconciled | None = None
+
+    @property
+    def inventory(self) -> Inventory:
+        """The inventory as last read (it changes while the service runs: kaon.service.nodes)."""
+        assert self.loop.nodes is not None
+        return self.loop.nodes.source
 
     def start(self) -> None:
         """Reconcile with what is really running, then start scheduling."""
@@ -42,14 +51,17 @@ class Service:
                 self.store, self.executor, book, self.loop.host, time.time(), self.settings.grace_s
             )
         self.loop.start()
+        self.watcher.start()
 
     def stop(self) -> None:
+        self.watcher.stop()
         self.loop.stop()
         self.store.close()
 
 
 def build_service(settings: ServiceSettings, executor: Executor | None = None) -> Service:
-    inventory = resolve_inventory(settings.gpus, settings.gpu_type, settings.cluster)
+    source = InventorySource(settings.gpus, settings.gpu_type, settings.cluster)
+    inventory = source.read()
     quotas = load_quotas(settings.quotas) if settings.quotas is not None else None
     if quotas is not None:
         quotas.bind(inventory.cluster)  # a GPU type the inventory lacks fails now, not at the first decision
@@ -58,12 +70,11 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
     store = JobStore.open(settings.resolved_db_url(), cipher)
     audit = AuditLog(store.engine)
     tokens = None if settings.dev_no_auth else TokenStore(store.engine, load_or_create_secret(settings.resolved_auth_secret_file()))
+    nodes = NodeStore(store.engine)
     now = time.time()
-    store.upsert_nodes(
-        [
-            NodeRecord(n.name, n.gpu_type, n.gpus, ids, True, now)
-            for n, ids in zip(inventory.cluster.nodes, inventory.devices)
-        ]
+    nodes.record_inventory(
+        [NodeRecord(n.name, n.gpu_type, n.gpus, ids, True, now) for n, ids in zip(inventory.cluster.nodes, inventory.devices)],
+        now,
     )
     executor = executor or LocalExecutor(state / "runs", timeout_grace_s=settings.grace_s)
     loop = SchedulerLoop(
@@ -73,5 +84,7 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
         PolicyHost(settings.policy, quotas),
         LoopConfig(grace_s=settings.grace_s, poll_interval_s=settings.poll_interval_s),
         audit=audit,
+        nodes=NodeKeeper(inventory, nodes, audit),
     )
-    return Service(settings, store, inventory, executor, loop, state / "logs", audit, tokens)
+    watcher = InventoryWatcher(source, loop.set_inventory, settings.inventory_check_s)
+    return Service(settings, store, nodes, executor, loop, state / "logs", audit, tokens, watcher)

@@ -161,6 +161,9 @@ class NodeRead(BaseModel):
     devices: list[int]
     free_devices: list[int]
     up: bool
+    """In the inventory as last read; a node that left stays listed, down, while its jobs stop."""
+    drained: bool = False
+    """Drained by an operator: it takes no new jobs; its running jobs finish."""
 
 
 class QueueRead(BaseModel):

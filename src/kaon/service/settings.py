@@ -43,6 +43,8 @@ class ServiceSettings(BaseSettings):
     the state directory, created once)."""
     secret_key: str | None = None
     """The key itself (KAON_SECRET_KEY), base64 of 32 bytes."""
+    inventory_check_s: float = Field(2.0, gt=0)
+    """How often the cluster file (when it changed) or NVML is read again for node changes."""
     quotas: Path | None = None
     """A fair-share quota YAML (docs/QUOTAS.md): the policy is wrapped in `QuotaPolicy`."""
 

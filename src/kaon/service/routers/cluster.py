@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends
 
 from kaon.security.auth import Action, Principal
 from kaon.service.deps import get_service, require
+from kaon.service.book import JobBook
 from kaon.service.runtime import Service
 from kaon.service.schemas import NodeRead, QueueRead
-from kaon.store.records import JobPhase
+from kaon.store.records import JobPhase, NodeRecord
 
 router = APIRouter(tags=["cluster"])
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -19,21 +20,23 @@ Reader = Annotated[Principal, Depends(require(Action.READ))]
 
 @router.get("/nodes", response_model=list[NodeRead])
 def nodes(service: ServiceDep, _: Reader) -> list[NodeRead]:
-    stored = {n.name: n for n in service.store.nodes()}
-    out = []
+    """The nodes scheduled on now (a node that left the inventory stays while its jobs stop)."""
+    stored = {n.name: n for n in service.nodes.all()}
     with service.loop.locked() as book:
-        for i, node in enumerate(book.cluster.nodes):
-            out.append(
-                NodeRead(
-                    name=node.name,
-                    gpu_type=node.gpu_type,
-                    gpus=node.gpus,
-                    devices=list(service.inventory.devices[i]),
-                    free_devices=list(book.pool.free_devices(i)),
-                    up=stored[node.name].up if node.name in stored else True,
-                )
-            )
-    return out
+        return [node_read(book, i, stored.get(node.name)) for i, node in enumerate(book.cluster.nodes)]
+
+
+def node_read(book: JobBook, i: int, stored: NodeRecord | None) -> NodeRead:
+    node = book.cluster.nodes[i]
+    return NodeRead(
+        name=node.name,
+        gpu_type=node.gpu_type,
+        gpus=node.gpus,
+        devices=list(book.inventory.devices[i]),
+        free_devices=list(book.pool.free_devices(i)),
+        up=stored.up if stored is not None else True,
+        drained=stored.drained if stored is not None else False,
+    )
 
 
 @router.get("/queues", response_model=list[QueueRead])
