@@ -121,6 +121,21 @@ def test_a_node_removed_from_the_file_stops_its_jobs_per_their_retries(tmp_path:
         shutdown(c)
 
 
+def test_a_node_gone_while_the_service_was_down_has_its_jobs_stopped_at_start(tmp_path: Path, make_service, wait_for, shutdown) -> None:  # noqa: ANN001
+    with make_service(tmp_path, grace_s=0.2) as c:
+        job = _submit(c, gpus=2, gpu_types=["k80"])
+        wait_for(lambda: _job(c, job["id"])["state"] == "RUNNING")
+    # The service stopped, its job still runs; it comes back on an inventory without the k80 node.
+    smaller = tmp_path / "smaller.yaml"
+    smaller.write_text(CLUSTER.replace("  - {type: k80, count: 1, gpus: 2}\n", ""))
+    with make_service(tmp_path, grace_s=0.2, cluster=str(smaller)) as c:
+        assert c.get(f"{API}/health").json()["recovered"]["adopted"] == 1
+        failed = wait_for(lambda: (j := _job(c, job["id"]))["state"] == "FAILED" and j, what="the job to be stopped")
+        assert failed["reason"] == "its node left the inventory" and failed["signal"] == 15
+        wait_for(lambda: len(c.get(f"{API}/nodes").json()) == 2, what="the node to be dropped")
+        shutdown(c)
+
+
 # --- planning, without a service ------------------------------------------------------------
 
 

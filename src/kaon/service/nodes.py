@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kaon.core.cluster import ClusterSpec, NodeSpec
+from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.executors.inventory import Inventory, InventoryError, InventorySource
 from kaon.security.audit import AuditLog
 from kaon.service.book import JobBook
 from kaon.store.nodes import NodeStore, UnknownNodeError
-from kaon.store.records import NodeRecord
+from kaon.store.records import Grant, NodeRecord
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,30 @@ def plan_nodes(book: JobBook, source: Inventory, drained: frozenset[str]) -> Nod
     if inventory.same_as(current) and frozenset(cordoned) == now_cordoned and not lost:
         return None
     return NodePlan(inventory, frozenset(cordoned), tuple(lost))
+
+
+def with_granted_nodes(inventory: Inventory, grants: Iterable[Grant], known: Iterable[NodeRecord]) -> Inventory:
+    """`inventory` plus each node a stored grant names that it lacks, in the node's last recorded
+    shape. A job still running on a node that left the inventory while the service was down can
+    then be adopted at start-up, and is stopped like any job whose node left."""
+    have = {n.name for n in inventory.cluster.nodes}
+    missing = {s.node_name for g in grants for s in g.slices} - have
+    if not missing:
+        return inventory
+    recorded = {n.name: n for n in known}
+    unknown = sorted(missing - recorded.keys())
+    if unknown:
+        raise InventoryError(f"running jobs hold GPUs of node(s) {unknown}, which neither the inventory nor the database knows")
+    extra = [recorded[name] for name in sorted(missing)]
+    types = list(inventory.cluster.gpu_types)
+    for n in extra:
+        if n.gpu_type not in {t.name for t in types}:
+            types.append(GpuType(n.gpu_type))
+    c = inventory.cluster
+    cluster = ClusterSpec(
+        c.name, tuple(types), c.nodes + tuple(NodeSpec(n.name, n.gpu_type, n.gpus) for n in extra), c.reference_type, c.spread_slowdown
+    )
+    return Inventory(cluster, inventory.devices + tuple(n.devices for n in extra), inventory.source)
 
 
 def _lowest_unused(taken: set[int], count: int) -> tuple[int, ...]:

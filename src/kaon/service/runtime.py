@@ -15,12 +15,12 @@ from kaon.security.auth import TokenStore, load_or_create_secret
 from kaon.security.crypto import resolve_cipher
 from kaon.service.book import JobBook
 from kaon.service.loop import LoopConfig, SchedulerLoop
-from kaon.service.nodes import InventoryWatcher, NodeKeeper
+from kaon.service.nodes import InventoryWatcher, NodeKeeper, with_granted_nodes
 from kaon.service.policy_host import PolicyHost
 from kaon.service.reconcile import Reconciled, reconcile
 from kaon.service.settings import ServiceSettings
 from kaon.store.nodes import NodeStore
-from kaon.store.records import NodeRecord
+from kaon.store.records import JobPhase, NodeRecord
 from kaon.store.repo import JobStore
 
 
@@ -71,6 +71,9 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
     audit = AuditLog(store.engine)
     tokens = None if settings.dev_no_auth else TokenStore(store.engine, load_or_create_secret(settings.resolved_auth_secret_file()))
     nodes = NodeStore(store.engine)
+    running, _ = store.list_jobs((JobPhase.RUNNING,), limit=2**62)
+    # Before the rows are refreshed: a node that left while the service was down is still recorded.
+    book_inventory = with_granted_nodes(inventory, (r.grant for r in running if r.grant is not None), nodes.all())
     now = time.time()
     nodes.record_inventory(
         [NodeRecord(n.name, n.gpu_type, n.gpus, ids, True, now) for n, ids in zip(inventory.cluster.nodes, inventory.devices)],
@@ -80,7 +83,7 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
     loop = SchedulerLoop(
         store,
         executor,
-        JobBook(inventory),
+        JobBook(book_inventory),
         PolicyHost(settings.policy, quotas),
         LoopConfig(grace_s=settings.grace_s, poll_interval_s=settings.poll_interval_s),
         audit=audit,
