@@ -1,4 +1,4 @@
-"""The job store: migrations, transitions with their event log, filters, nodes; on SQLite and PostgreSQL."""
+"""The job store: migrations, transitions with their event log, filters; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import text
 from kaon.security.audit import AuditLog
 from kaon.store.db import open_engine
 from kaon.store.migrations import STEPS, MigrationError, Step, current_version, migrate
-from kaon.store.records import Grant, GrantSlice, JobKind, JobPhase, NewJob, NodeRecord, StopRequest
+from kaon.store.records import Grant, GrantSlice, JobKind, JobPhase, NewJob, StopRequest
 from kaon.store.repo import JobStore, StaleStateError, UnknownJobError
 
 
@@ -143,14 +143,6 @@ def test_list_filters_and_pagination(store: JobStore, tmp_path: Path) -> None:
     assert [j.id for j in store.list_jobs(limit=2, newest_first=True)[0]] == [5, 4]
     assert [j.id for j in store.active()] == [1, 2, 3, 4, 5]
     assert store.counts() == [("a", JobPhase.PENDING, 2), ("a", JobPhase.RUNNING, 1), ("b", JobPhase.PENDING, 2)]
-
-
-def test_nodes_upsert_marks_missing_down(store: JobStore) -> None:
-    store.upsert_nodes([NodeRecord("n0", "v100", 4, (0, 1, 2, 3), True, 1.0), NodeRecord("n1", "k80", 2, (4, 5), True, 1.0)])
-    store.upsert_nodes([NodeRecord("n0", "v100", 4, (0, 1, 2, 3), True, 2.0)])
-    nodes = {n.name: n for n in store.nodes()}
-    assert nodes["n0"].up and nodes["n0"].updated_at == 2.0
-    assert not nodes["n1"].up and nodes["n1"].devices == (4, 5)
 
 
 def test_values_sqlite_took_fit_postgresql_too(store: JobStore, tmp_path: Path) -> None:

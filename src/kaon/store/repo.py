@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kaon.security.crypto import Cipher, SecretKeyError
 from kaon.store.db import open_engine
 from kaon.store.migrations import migrate
-from kaon.store.models import JobEventRow, JobRow, NodeRow
+from kaon.store.models import JobEventRow, JobRow
 from kaon.store.records import (
     Grant,
     JobEvent,
@@ -25,7 +25,6 @@ from kaon.store.records import (
     JobPhase,
     JobRecord,
     NewJob,
-    NodeRecord,
     StopRequest,
 )
 
@@ -358,25 +357,3 @@ class JobStore:
             raise ValueError(f"cannot update job field(s) {sorted(unknown)}")
         for key, value in fields.items():
             setattr(row, key, _encode(key, value))
-
-    # --- nodes --------------------------------------------------------------------------------
-
-    def upsert_nodes(self, nodes: Sequence[NodeRecord]) -> None:
-        """Record the inventory this service runs on; nodes no longer present are marked down."""
-        names = {n.name for n in nodes}
-        with self._session.begin() as s:
-            for row in s.scalars(select(NodeRow)):
-                if row.name not in names:
-                    row.up = False
-            for n in nodes:
-                row = s.get(NodeRow, n.name) or NodeRow(name=n.name)
-                row.gpu_type, row.gpus, row.devices = n.gpu_type, n.gpus, list(n.devices)
-                row.up, row.updated_at = n.up, n.updated_at
-                s.add(row)
-
-    def nodes(self) -> list[NodeRecord]:
-        with self._session() as s:
-            return [
-                NodeRecord(r.name, r.gpu_type, r.gpus, tuple(r.devices), r.up, r.updated_at)
-                for r in s.scalars(select(NodeRow).order_by(NodeRow.name))
-            ]
