@@ -31,22 +31,127 @@ from kaon.quota.quotas import BoundQuotas, QuotaBook
 from kaon.sim.state import JobState
 
 
-class _Admissible(Mapping[str, JobState]):
-    """`pending` restricted to jobs whose queue has room for them on some allowed type, evaluated
-    lazily while the inner policy iterates."""
+class _Usage:
+    """GPUs held per (queue row, type) while one decision is made, as plain ints, with each type's
+    draw on the shared pool kept incrementally. `admits` runs for every proposed start and every
+    candidate victim; on arrays of a few elements numpy's per-call overhead was most of its cost."""
 
-    def __init__(self, pending: Mapping[str, JobState], ok: Callable[[JobState], bool]) -> None:
+    __slots__ = ("used", "draw", "bq")
+
+    def __init__(self, bq: BoundQuotas, used: list[list[int]], draw: list[int]) -> None:
+        self.bq = bq
+        self.used = used
+        self.draw = draw
+
+    @classmethod
+    def of(cls, bq: BoundQuotas, usage: np.ndarray) -> _Usage:
+        return cls(bq, usage.tolist(), bq.pool_draw(usage).tolist())
+
+    def copy(self) -> _Usage:
+        return _Usage(self.bq, [row.copy() for row in self.used], self.draw.copy())
+
+    def admits(self, q: int, t: int, gpus: int) -> bool:
+        """`BoundQuotas.admits` on this usage."""
+        used = self.used[q][t]
+        if used + gpus > self.bq.ceiling_rows[q][t]:
+            return False
+        guaranteed = self.bq.guaranteed_rows[q][t]
+        extra = max(used + gpus - guaranteed, 0) - max(used - guaranteed, 0)
+        return extra == 0 or self.draw[t] + extra <= self.bq.pool_list[t]
+
+    def add(self, q: int, t: int, gpus: int) -> None:
+        """Take `gpus` (give back when negative)."""
+        old = self.used[q][t]
+        guaranteed = self.bq.guaranteed_rows[q][t]
+        self.draw[t] += max(old + gpus - guaranteed, 0) - max(old - guaranteed, 0)
+        self.used[q][t] = old + gpus
+
+    def room(self) -> list[list[int]]:
+        """GPUs each queue may still take per type: under its ceiling, and its own unused
+        guaranteed part plus what is left of the shared pool."""
+        bq = self.bq
+        left = [p - d for p, d in zip(bq.pool_list, self.draw)]
+        return [
+            [min(c - u, max(g - u, 0) + pl) for u, c, g, pl in zip(used, ceiling, guaranteed, left)]
+            for used, ceiling, guaranteed in zip(self.used, bq.ceiling_rows, bq.guaranteed_rows)
+        ]
+
+    def borrowing(self) -> list[tuple[int, list[int]]]:
+        """(type, queue rows below their nominal there) for each type some queue borrows on."""
+        nominal = self.bq.nominal_rows
+        out = []
+        for t in range(len(self.draw)):
+            column = [(row[t], nom[t]) for row, nom in zip(self.used, nominal)]
+            if any(u > n for u, n in column):
+                out.append((t, [q for q, (u, n) in enumerate(column) if u < n]))
+        return out
+
+
+class _Pending:
+    """One pending job as the wrapper tracks it: its queue row, where it stands in the view's
+    pending order, the GPU types it may use, and its reclaim key."""
+
+    __slots__ = ("job", "row", "pos", "types", "key")
+
+    def __init__(self, job: JobState, row: int, pos: int, key: tuple[int, int, str]) -> None:
+        self.job = job
+        self.row = row
+        self.pos = pos
+        self.types = tuple(np.flatnonzero(job.speeds > 0).tolist())
+        self.key = key
+
+
+class _Admissible(Mapping[str, JobState]):
+    """`pending` restricted to jobs whose queue has room for them on some allowed type.
+
+    Iteration walks only the queues that have room at all and merges their jobs back into the
+    view's order by position, so a queue at its limit with thousands of waiting jobs costs nothing;
+    filtering all of `pending` made every decision O(pending). A job's check is two dict lookups:
+    a queue's best room over a set of types is computed once per decision."""
+
+    def __init__(
+        self,
+        pending: Mapping[str, JobState],
+        by_row: Mapping[int, Mapping[str, _Pending]],
+        entries: Mapping[str, _Pending],
+        room: list[list[int]],
+        waiting: Mapping[str, object],
+    ) -> None:
         self._pending = pending
-        self._ok = ok
+        self._by_row = by_row
+        self._entries = entries
+        self._room = room
+        self._waiting = waiting
+        self._best: dict[tuple[int, tuple[int, ...]], int] = {}
+        self._waiting_rows = {entries[j].row for j in waiting if j in entries}
+
+    def _ok(self, e: _Pending) -> bool:
+        if e.job.job_id in self._waiting:
+            return True  # a reclaimer: its quota is already reserved
+        best = self._best.get((e.row, e.types))
+        if best is None:
+            room = self._room[e.row]
+            best = self._best[(e.row, e.types)] = max((room[t] for t in e.types), default=0)
+        return e.job.num_gpus <= best
 
     def __getitem__(self, key: str) -> JobState:
         job = self._pending[key]
-        if not self._ok(job):
+        e = self._entries.get(key)
+        if e is None or not self._ok(e):
             raise KeyError(key)
         return job
 
+    def _stream(self, jobs: Mapping[str, _Pending]) -> Iterator[tuple[int, str]]:
+        pending = self._pending
+        return ((e.pos, k) for k, e in jobs.items() if k in pending and self._ok(e))
+
     def __iter__(self) -> Iterator[str]:
-        return (k for k, j in self._pending.items() if self._ok(j))
+        streams = [
+            self._stream(jobs)
+            for row, jobs in self._by_row.items()
+            if jobs and (max(self._room[row]) > 0 or row in self._waiting_rows)
+        ]
+        return (k for _, k in heapq.merge(*streams))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -69,9 +174,16 @@ class QuotaPolicy(Policy):
         self._holding: dict[str, tuple[int, int, int]] = {}
         """Running (or stopping) job -> (queue row, type, GPUs) it counts against."""
         self._seq = 0
+        self._pos = 0
+        """Position of the next job appended to the view's pending queue."""
+        self._in_view_order = False
+        """Whether `pos` follows the view's pending order; hooks replayed to build a policy (the
+        service's reload) come in submission order instead, so the first decision renumbers."""
         self._pending: dict[int, SortedList] = {}
         """Queue row -> pending (-priority, queue seq, job_id): who reclaims first."""
-        self._pending_jobs: dict[str, tuple[int, tuple[int, int, str], JobState]] = {}
+        self._pending_jobs: dict[str, _Pending] = {}
+        self._by_row: dict[int, dict[str, _Pending]] = {}
+        """Queue row -> its pending jobs in the view's order (dicts keep insertion order)."""
         self._running: dict[tuple[int, int], SortedList] = {}
         """(queue row, type) -> running (-start seq, job_id): newest-started first."""
         self._running_key: dict[str, tuple[int, str]] = {}
@@ -88,15 +200,18 @@ class QuotaPolicy(Policy):
 
     def _enqueue(self, job: JobState) -> None:
         self._seq += 1
+        self._pos += 1
         row = self._row(job)
-        key = (-job.spec.priority, self._seq, job.job_id)
-        self._pending.setdefault(row, SortedList()).add(key)
-        self._pending_jobs[job.job_id] = (row, key, job)
+        e = _Pending(job, row, self._pos, (-job.spec.priority, self._seq, job.job_id))
+        self._pending.setdefault(row, SortedList()).add(e.key)
+        self._pending_jobs[job.job_id] = e
+        self._by_row.setdefault(row, {})[job.job_id] = e
 
     def _dequeue(self, job: JobState) -> None:
-        entry = self._pending_jobs.pop(job.job_id, None)
-        if entry is not None:
-            self._pending[entry[0]].remove(entry[1])
+        e = self._pending_jobs.pop(job.job_id, None)
+        if e is not None:
+            self._pending[e.row].remove(e.key)
+            del self._by_row[e.row][job.job_id]
 
     def _release(self, job: JobState) -> None:
         held = self._holding.pop(job.job_id, None)
@@ -140,6 +255,17 @@ class QuotaPolicy(Policy):
     def type_order(self, job: JobState, capacity: FreeCapacity) -> list[int]:
         return list(self.inner.type_order(job, capacity))
 
+    def _follow_view_order(self, pending: Mapping[str, JobState]) -> None:
+        """Renumber the pending jobs in the view's order (once, see `_in_view_order`)."""
+        self._by_row = {row: {} for row in self._by_row}
+        for pos, job_id in enumerate(pending, start=1):
+            e = self._pending_jobs.get(job_id)
+            if e is not None:
+                e.pos = pos
+                self._by_row[e.row][job_id] = e
+        self._pos = len(pending)
+        self._in_view_order = True
+
     # --- deciding -----------------------------------------------------------------------------
 
     def decide(self, view: SchedulerView) -> Decision:
@@ -148,21 +274,15 @@ class QuotaPolicy(Policy):
         bq = self._bound
         if self._usage is None:
             self._usage = np.zeros(bq.nominal.shape, dtype=np.int64)
-        usage = self._usage.copy()
+        if not self._in_view_order:
+            self._follow_view_order(view.pending)
+        usage = _Usage.of(bq, self._usage)
         waiting = {j: r for j, r in self._reserved.items() if j in view.pending}
         for row, t, g in waiting.values():
-            usage[row, t] += g
+            usage.add(row, t, g)
 
-        room = self._room(bq, usage)
-
-        def admissible(job: JobState) -> bool:
-            row = self._row(job)
-            held = waiting.get(job.job_id)
-            if held is not None:
-                return True
-            return bool(np.any((job.speeds > 0) & (room[row] >= job.num_gpus)))
-
-        inner = self.inner.decide(SchedulerView(view.now, _Admissible(view.pending, admissible), view.running, view.capacity, view.cluster))
+        admissible = _Admissible(view.pending, self._by_row, self._pending_jobs, usage.room(), waiting)
+        inner = self.inner.decide(SchedulerView(view.now, admissible, view.running, view.capacity, view.cluster))
         decision = Decision(preempts=list(inner.preempts), wake_at=inner.wake_at)
         cap = view.capacity.copy()
         gone: set[str] = set()
@@ -170,7 +290,7 @@ class QuotaPolicy(Policy):
             gone.add(p.job.job_id)
             held = self._holding.get(p.job.job_id)
             if held is not None and p.job.placement is not None:
-                usage[held[0], held[1]] -= held[2]
+                usage.add(held[0], held[1], -held[2])
                 cap.release(p.job.placement)
         started: set[str] = set()
         # Reserved reclaimers first: they already paid for their GPUs with preemptions.
@@ -186,31 +306,25 @@ class QuotaPolicy(Policy):
             if s.job.job_id in started:
                 continue
             row, t, g = self._row(s.job), s.placement.gpu_type, s.placement.num_gpus
-            if bq.admits(usage, row, t, g) and _allocate(cap, s.placement):
-                usage[row, t] += g
+            if usage.admits(row, t, g) and _allocate(cap, s.placement):
+                usage.add(row, t, g)
                 decision.starts.append(s)
                 started.add(s.job.job_id)
             else:
                 refused.append(s)
         for s in refused:
             row, g = self._row(s.job), s.job.num_gpus
-            types = [t for t in self.inner.type_order(s.job, cap) if bq.admits(usage, row, t, g)]
+            if not any(usage.admits(row, t, g) for t in self._pending_jobs[s.job.job_id].types):
+                continue  # the common case, a queue at its limit: skip the inner's type ranking
+            types = [t for t in self.inner.type_order(s.job, cap) if usage.admits(row, t, g)]
             p = cap.place(g, types, self.placement)
             if p is not None:
                 cap.allocate(p)
-                usage[row, p.gpu_type] += g
+                usage.add(row, p.gpu_type, g)
                 decision.starts.append(Start(s.job, p))
                 started.add(s.job.job_id)
         self._reclaim(view, bq, usage, cap, decision, gone, started)
         return decision
-
-    @staticmethod
-    def _room(bq: BoundQuotas, usage: np.ndarray) -> np.ndarray:
-        """GPUs each queue may still take per type: under its ceiling, and its own unused
-        guaranteed part plus what is left of the shared pool."""
-        own = np.maximum(bq.guaranteed - usage, 0)
-        pool_left = bq.pool - bq.pool_draw(usage)
-        return np.minimum(bq.ceiling - usage, own + pool_left[None, :])
 
     def _priority_slots(self, starts: list[Start]) -> list[Start]:
         """The inner order, with each queue's own slots refilled by its starts in priority order."""
@@ -224,18 +338,16 @@ class QuotaPolicy(Policy):
         self,
         view: SchedulerView,
         bq: BoundQuotas,
-        usage: np.ndarray,
+        usage: _Usage,
         cap: FreeCapacity,
         decision: Decision,
         gone: set[str],
         started: set[str],
     ) -> None:
         """Lenders below nominal take back what borrowers hold (see the module docstring)."""
-        borrowing = usage > bq.nominal
-        types = np.flatnonzero(borrowing.any(axis=0))
-        for t in types.tolist():
-            for row in np.flatnonzero(usage[:, t] < bq.nominal[:, t]).tolist():
-                job = self._reclaimer(row, t, int(bq.nominal[row, t] - usage[row, t]), view, started)
+        for t, lenders in usage.borrowing():
+            for row in lenders:
+                job = self._reclaimer(row, t, bq.nominal_rows[row][t] - usage.used[row][t], view, started)
                 if job is None:
                     continue
                 victims = self._victims(bq, usage, cap, view, gone, row, t, job.num_gpus)
@@ -243,12 +355,12 @@ class QuotaPolicy(Policy):
                     continue
                 for v in victims:
                     vrow, vt, vg = self._holding[v.job_id]
-                    usage[vrow, vt] -= vg
+                    usage.add(vrow, vt, -vg)
                     assert v.placement is not None
                     cap.release(v.placement)
                     gone.add(v.job_id)
                     decision.preempts.append(Preempt(v))
-                usage[row, t] += job.num_gpus
+                usage.add(row, t, job.num_gpus)
                 self._reserved[job.job_id] = (row, t, job.num_gpus)
                 p = cap.place_on_type(job.num_gpus, t, self.placement)
                 if p is not None:
@@ -260,7 +372,7 @@ class QuotaPolicy(Policy):
         """The queue's first pending job (priority, then queue order) that may run on `t` and fits
         in its unused nominal `share`."""
         for _, _, job_id in self._pending.get(row, ()):
-            job = self._pending_jobs[job_id][2]
+            job = self._pending_jobs[job_id].job
             if job_id in started or job_id in self._reserved or job_id not in view.pending:
                 continue
             if job.num_gpus <= share and job.speeds[t] > 0:
@@ -270,7 +382,7 @@ class QuotaPolicy(Policy):
     def _victims(
         self,
         bq: BoundQuotas,
-        usage: np.ndarray,
+        usage: _Usage,
         cap: FreeCapacity,
         view: SchedulerView,
         gone: set[str],
@@ -284,18 +396,23 @@ class QuotaPolicy(Policy):
         trial_usage, trial_cap = usage.copy(), cap.copy()
 
         def enough() -> bool:
-            return bq.admits(trial_usage, row, t, gpus) and trial_cap.place_on_type(gpus, t, self.placement) is not None
+            return (
+                trial_usage.admits(row, t, gpus)
+                and trial_cap.free_per_type[t] >= gpus
+                and trial_cap.place_on_type(gpus, t, self.placement) is not None
+            )
 
         if enough():
             return None  # nothing blocks it: whether it runs now is the inner policy's choice
+        nominal = bq.nominal_rows
         chosen: list[JobState] = []
         for _, job_id in heapq.merge(*lists):
             victim = view.running.get(job_id)
             vrow, _, vg = self._holding[job_id]
-            if victim is None or job_id in gone or trial_usage[vrow, t] <= bq.nominal[vrow, t]:
+            if victim is None or job_id in gone or trial_usage.used[vrow][t] <= nominal[vrow][t]:
                 continue
             assert victim.placement is not None
-            trial_usage[vrow, t] -= vg
+            trial_usage.add(vrow, t, -vg)
             trial_cap.release(victim.placement)
             chosen.append(victim)
             if enough():

@@ -18,7 +18,7 @@ nothing: such a queue runs best-effort on what others lend, and never blocks a l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,28 +80,43 @@ class BoundQuotas:
     nominal: np.ndarray
     borrowing: np.ndarray
     lendable: np.ndarray
+    guaranteed: np.ndarray = field(init=False)
+    """`nominal - lendable`: the part of a queue's nominal nobody else can use."""
+    ceiling: np.ndarray = field(init=False)
+    """Most GPUs a queue may hold per type: nominal + borrowing limit."""
+    pool: np.ndarray = field(init=False)
+    """GPUs per type the cohort shares: every queue's lendable part."""
+    nominal_rows: list[list[int]] = field(init=False, repr=False, compare=False)
+    guaranteed_rows: list[list[int]] = field(init=False, repr=False, compare=False)
+    ceiling_rows: list[list[int]] = field(init=False, repr=False, compare=False)
+    pool_list: list[int] = field(init=False, repr=False, compare=False)
+    """The same as plain ints, for the per-start checks of `QuotaPolicy` (no numpy call overhead)."""
 
     def __post_init__(self) -> None:
         types = self.nominal.shape[1]
         zero = np.zeros((1, types), dtype=np.int64)
-        object.__setattr__(self, "nominal", np.vstack([self.nominal, zero]))
-        object.__setattr__(self, "borrowing", np.vstack([self.borrowing, np.full((1, types), UNLIMITED)]))
-        object.__setattr__(self, "lendable", np.vstack([self.lendable, zero]))
-        object.__setattr__(self, "_index", {q: i for i, q in enumerate(self.queues)})
-
-    @property
-    def guaranteed(self) -> np.ndarray:
-        return self.nominal - self.lendable
-
-    @property
-    def ceiling(self) -> np.ndarray:
-        """Most GPUs a queue may hold per type: nominal + borrowing limit."""
-        return np.minimum(self.nominal + self.borrowing, UNLIMITED)
-
-    @property
-    def pool(self) -> np.ndarray:
-        """GPUs per type the cohort shares: every queue's lendable part."""
-        return self.lendable.sum(axis=0)
+        nominal = np.vstack([self.nominal, zero])
+        borrowing = np.vstack([self.borrowing, np.full((1, types), UNLIMITED)])
+        lendable = np.vstack([self.lendable, zero])
+        # Derived once: `admits` runs for every proposed start, and recomputing these per call
+        # (three whole-array operations) was most of its cost.
+        derived = {
+            "nominal": nominal,
+            "borrowing": borrowing,
+            "lendable": lendable,
+            "guaranteed": nominal - lendable,
+            "ceiling": np.minimum(nominal + borrowing, UNLIMITED),
+            "pool": lendable.sum(axis=0),
+            "_index": {q: i for i, q in enumerate(self.queues)},
+        }
+        derived.update(
+            nominal_rows=nominal.tolist(),
+            guaranteed_rows=derived["guaranteed"].tolist(),
+            ceiling_rows=derived["ceiling"].tolist(),
+            pool_list=derived["pool"].tolist(),
+        )
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     def row(self, queue: str) -> int:
         return self._index.get(queue, len(self.queues))  # type: ignore[attr-defined]
@@ -115,7 +130,7 @@ class BoundQuotas:
         used = int(usage[q, t])
         if used + gpus > int(self.ceiling[q, t]):
             return False
-        guaranteed = int(self.nominal[q, t] - self.lendable[q, t])
+        guaranteed = int(self.guaranteed[q, t])
         extra = max(used + gpus - guaranteed, 0) - max(used - guaranteed, 0)
         return extra == 0 or int(self.pool_draw(usage)[t]) + extra <= int(self.pool[t])
 
