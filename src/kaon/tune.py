@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kaon.core.cluster import ClusterSpec
@@ -96,27 +96,43 @@ def tune(
     grid: dict[str, list[object]] | dict[str, list[str]] | None = None,
     sweeps: int = 2,
     on_trial: Callable[[Trial], None] | None = None,
+    also_on: Sequence[tuple[Trace, ClusterSpec]] = (),
 ) -> TuneResult:
-    """Coordinate descent over `grid` minimising average JCT on `trace`."""
+    """Coordinate descent over `grid` minimising average JCT on `trace`; with `also_on`, the mean
+    of the average JCTs on `trace` and on each further (trace, cluster) window, so that parameters
+    are not fitted to one window's quirks. `policy` may fix parameters that are not tuned
+    (`fifo-backfill:estimate=request` tunes the backfill that sees only requested times)."""
     config = config or SimConfig()
-    if policy not in available():
-        raise ValueError(f"unknown policy {policy!r}; known: {', '.join(available())}")
-    space = {k: [_format(v) for v in vs] for k, vs in (grid or default_grid(policy)).items()}
+    name, _, fixed_text = policy.partition(":")
+    if name not in available():
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(available())}")
+    fixed: dict[str, str] = {}
+    for part in filter(None, fixed_text.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ValueError(f"policy {policy!r}: fixed parameter {part!r} must be key=value")
+        fixed[key.strip()] = value.strip()
+    space = {
+        k: [_format(v) for v in vs]
+        for k, vs in (grid or default_grid(name)).items()
+        if not set(k.split("&")) & set(fixed)
+    }
     current: dict[str, str] = {}
     seen: dict[str, float] = {}
     trials: list[Trial] = []
+    windows = [(trace, cluster), *also_on]
 
     def evaluate(values: dict[str, str]) -> float:
-        flat: dict[str, str] = {}
+        flat = dict(fixed)
         for key, value in values.items():
             names, parts = key.split("&"), value.split("&")
             if len(names) != len(parts):
                 raise ValueError(f"grid value {value!r} does not match the coupled parameters {key!r}")
             flat.update(zip(names, parts))
-        spec = policy + (":" + ",".join(f"{k}={v}" for k, v in sorted(flat.items())) if flat else "")
+        spec = name + (":" + ",".join(f"{k}={v}" for k, v in sorted(flat.items())) if flat else "")
         if spec not in seen:
             try:
-                seen[spec] = _avg_jct(trace, cluster, spec, config)
+                seen[spec] = sum(_avg_jct(t, c, spec, config) for t, c in windows) / len(windows)
             except PolicyParamError:
                 seen[spec] = float("inf")
             trial = Trial(spec, seen[spec])
@@ -128,9 +144,9 @@ def tune(
     best = evaluate(current)
     for _ in range(sweeps if space else 0):
         improved = False
-        for name, values in space.items():
+        for key, values in space.items():
             for value in values:
-                candidate = {**current, name: value}
+                candidate = {**current, key: value}
                 score = evaluate(candidate)
                 if score < best - 1e-9:
                     best, current, improved = score, candidate, True
