@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kaon.cli import admin, anomalies, client, learn, policies, predict, run, serve, traces, tune
+from kaon.cli import admin, anomalies, client, evaluate, learn, policies, predict, run, serve, traces, tune
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,6 +28,7 @@ tune.register(app)
 learn.register(app)
 admin.register(app)
 anomalies.register(app)
+evaluate.register(app)
 
 
 def main() -> None:
