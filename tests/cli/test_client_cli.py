@@ -94,6 +94,10 @@ def test_nodes(kaon) -> None:  # noqa: ANN001
     [node] = json.loads(kaon("nodes", "--json"))
     assert node["gpu_type"] == "v100" and node["devices"] == [0, 1]
     assert "v100" in kaon("nodes")
+    assert kaon("nodes", "drain", node["name"]).strip() == f"node {node['name']}: drained"
+    assert json.loads(kaon("nodes", "--json"))[0]["drained"]
+    assert json.loads(kaon("nodes", "undrain", node["name"], "--json"))["drained"] is False
+    assert "404" in kaon("nodes", "drain", "no-such-node", ok=False)
 
 
 def test_errors_are_one_line_and_exit_1(kaon, server: ServerProcess) -> None:  # noqa: ANN001
