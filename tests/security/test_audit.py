@@ -1,7 +1,14 @@
-"""The audit chain: intact when untouched; an edit, a deletion or a reordering is named by seq."""
+"""The audit chain: intact when untouched; an edit, a deletion or a reordering is named by seq. It
+stays one unbroken chain when written in batches, inside other transactions, by threads and
+processes at once, and through a rollback or a kill -9 mid-batch."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,9 +17,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from kaon.cli import admin
-from kaon.security.audit import AuditLog
+from kaon.security.audit import GENESIS, AuditEntry, AuditLog
 from kaon.store.db import open_engine
 from kaon.store.migrations import migrate
+from kaon.store.records import NewJob
+from kaon.store.repo import JobStore
 from tests.security.conftest import bearer
 
 
@@ -102,3 +111,111 @@ def test_service_audits_mutations_and_decisions(secure) -> None:  # noqa: ANN001
     assert ("ops (operator)", "cancel-request", target) in seen
     assert ("scheduler", "cancel", target) in seen
     assert client.get("/api/v1/admin/audit/verify", headers=bearer(tokens["admin"])).json()["ok"] is True
+
+
+# --- appending in batches, inside other transactions, from several threads and processes ---------
+
+
+def _entries(n: int, actor: str = "dev (admin)") -> list[AuditEntry]:
+    return [AuditEntry(actor, "submit", f"job {i}", "API request", {"gpus": 1}, 500.0 + i) for i in range(n)]
+
+
+def test_a_batch_is_consecutive_links_and_the_next_append_follows(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    migrate(engine)
+    audit = AuditLog(engine)
+    batch = audit.append_many(_entries(5))
+    assert [r.seq for r in batch] == [1, 2, 3, 4, 5]
+    assert batch[0].prev_hash == GENESIS and all(b.prev_hash == a.hash for a, b in zip(batch, batch[1:]))
+    one = audit.append("scheduler", "start", "job 0", "policy fifo", at=600.0)
+    assert (one.seq, one.prev_hash) == (6, batch[-1].hash)
+    assert audit.records() == [*batch, one]
+    assert audit.verify().ok and audit.head() == (6, one.hash)
+
+
+def test_records_written_in_a_rolled_back_transaction_leave_no_trace(tmp_path: Path) -> None:
+    """The tail is read from the database each time: a rollback cannot leave a stale head behind
+    (the next record would otherwise skip seqs or link to a record that was never committed)."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(engine)
+    audit = AuditLog(engine)
+    audit.append_many(_entries(2))
+    with pytest.raises(RuntimeError, match="boom"), engine.begin() as conn:
+        audit.write(conn, _entries(3))
+        raise RuntimeError("boom")
+    assert audit.count() == 2
+    nxt = audit.append("dev (admin)", "cancel-request", "job 1")
+    assert nxt.seq == 3 and audit.verify().ok
+
+
+def test_threads_and_another_process_append_one_unbroken_chain(tmp_path: Path) -> None:
+    """Four threads append batches and single records while a second process (as `kaon admin`
+    would) appends too; every record lands exactly once and `kaon audit verify` passes."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    engine = open_engine(url)
+    migrate(engine)
+    audit = AuditLog(engine)
+    other = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys; from kaon.security.audit import AuditLog; from kaon.store.db import open_engine\n"
+            "log = AuditLog(open_engine(sys.argv[1]))\n"
+            "for i in range(40): log.append('root (admin CLI)', 'token-create', f'token {i}')\n"
+        ), url],
+    )  # fmt: skip
+
+    def work(t: int) -> None:
+        for i in range(10):
+            if i % 2:
+                audit.append_many(_entries(7, f"t{t}"))
+            else:
+                audit.append(f"t{t}", "cancel-request", f"job {i}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert other.wait(60) == 0
+    assert audit.count() == 4 * (5 * 7 + 5) + 40
+    assert [r.seq for r in audit.records()] == list(range(1, audit.count() + 1))
+    app = typer.Typer()
+    admin.register(app)
+    r = CliRunner().invoke(app, ["audit", "verify", "--db", url])
+    assert r.exit_code == 0 and f"{audit.count()} records, chain intact" in r.output
+
+
+_HOLD_OPEN = """
+import sys, time
+from pathlib import Path
+from kaon.security.audit import AuditEntry, AuditLog
+from kaon.store.records import NewJob
+from kaon.store.repo import JobStore
+store = JobStore.open(sys.argv[1])
+audit = AuditLog(store.engine)
+
+def also(conn, records):
+    audit.write(conn, [AuditEntry("dev (admin)", "submit", f"job {r.id}") for r in records])
+    print("written", flush=True)
+    time.sleep(600)
+
+store.add_jobs([NewJob(("true",), gpus=1, time_limit_s=60.0)] * 50, 1.0, Path(sys.argv[2]), also=also)
+"""
+
+
+def test_a_crash_mid_batch_leaves_neither_jobs_nor_records_and_frees_the_chain(tmp_path: Path) -> None:
+    """kill -9 while a batch's job rows and audit records are written but not committed: after
+    it, the database has neither, the chain verifies, and the next batch appends normally."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    store = JobStore.open(url)
+    audit = AuditLog(store.engine)
+    audit.append("root (admin CLI)", "token-create", "token 1")
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_OPEN, url, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "written"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert store.list_jobs()[1] == 0 and audit.count() == 1 and audit.verify().ok
+
+    def also(conn, records) -> None:  # noqa: ANN001
+        audit.write(conn, [AuditEntry("dev (admin)", "submit", f"job {r.id}") for r in records])
+
+    records = store.add_jobs([NewJob(("true",), gpus=1, time_limit_s=60.0)] * 3, 2.0, tmp_path, also=also)
+    assert [r.target for r in audit.records(action="submit")] == [f"job {r.id}" for r in records]
+    assert audit.verify().ok and audit.count() == 4
+    store.close()

@@ -1,4 +1,5 @@
-"""Concurrent submissions to a real server: 8 threads x 25 jobs, none lost, none duplicated."""
+"""Concurrent submissions to a real server: 8 threads x 25 jobs, none lost, none duplicated, and
+the audit log one intact chain with one 'submit' record per job."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from kaon.security.audit import AuditLog
 from kaon.service.client import KaonClient
 from kaon.service.spawn import ServerProcess
+from kaon.store.db import open_engine
 
 THREADS, PER_THREAD = 8, 25
 
@@ -38,6 +41,9 @@ def test_concurrent_submissions_are_all_recorded_once(tmp_path: Path) -> None:
             assert {j["id"] for j in listed["items"]} == set(accepted)
             names = {j["name"] for j in listed["items"]}
             assert names == {f"t{t}-{i}" for t in range(THREADS) for i in range(PER_THREAD)}
+            audit = AuditLog(open_engine(server.db_url))
+            assert audit.verify().ok
+            assert sorted(r.target for r in audit.records(action="submit")) == sorted(f"job {i}" for i in accepted)
         finally:
             for job in client.jobs(["PENDING", "RUNNING"], limit=1000)["items"]:
                 client.cancel(job["id"])

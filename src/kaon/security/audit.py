@@ -7,23 +7,32 @@ numbers) breaks both. `verify` walks the chain and names the first bad seq.
 
 What the chain cannot show alone: truncation of the newest records (the remaining chain is valid).
 Compare `head()` with a copy kept elsewhere to detect that (docs/SECURITY.md).
+
+Appending: `write` adds records inside a transaction the caller already has open, so the records
+of a change commit with the change or not at all (a submitted batch and its 'submit' records are
+one transaction). Before it reads the chain's tail it takes the database's own lock on the chain
+(`_hold_chain`), and the tail is read in that transaction every time, never cached: a cached tail
+goes stale when another process (`kaon admin`) appends, or when the transaction that advanced it
+rolls back. The database lock, not a lock in this process, is what serialises appenders: a Python
+lock taken while another thread holds the database's write lock and waits for that Python lock
+deadlocks the two until SQLite's busy timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, Row, func, insert, select, text
 
 from kaon.store.models import AuditRow
 
 GENESIS = "0" * 64
+
+_CHAIN_LOCK_KEY = 0x6B61_6F6E_6175_6474  # "kaonaudt": the PostgreSQL advisory lock of the chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,19 @@ class AuditRecord:
     """JSON object, canonical form."""
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What an appender says happened; `write` gives it its place (seq) and hashes in the chain."""
+
+    actor: str
+    action: str
+    target: str | None = None
+    reason: str | None = None
+    details: Mapping[str, object] = field(default_factory=dict)
+    at: float | None = None
+    """Seconds since the epoch; None: when it is written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +88,80 @@ def record_hash(seq: int, at: float, actor: str, action: str, target: str | None
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
-def _record(r: AuditRow) -> AuditRecord:
-    return AuditRecord(r.seq, r.at, r.actor, r.action, r.target, r.reason, r.details, r.prev_hash, r.hash)
+_AUDIT = AuditRow.__table__
+# Built once: a statement object memoizes its cache key (every append runs all three).
+_PG_HOLD = select(func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY))
+_SQLITE_HOLD = text("UPDATE audit_log SET seq = seq WHERE 0 = 1")
+_TAIL = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+_INSERT = insert(_AUDIT)
+
+
+def _hold_chain(conn: Connection) -> None:
+    """Make this transaction the only appender until it ends, in every process.
+
+    SQLite: a write statement (one that changes nothing) takes the database's write lock, which
+    other writers wait for (busy timeout); reading the tail before holding it could read a tail
+    that another connection is about to extend. PostgreSQL: a transaction-scoped advisory lock;
+    under READ COMMITTED the tail read after it sees the previous holder's commit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_HOLD)
+    else:
+        conn.execute(_SQLITE_HOLD)
+
+
+def _tail(conn: Connection) -> tuple[int, str]:
+    last = conn.execute(_TAIL).first()
+    return (int(last.seq), str(last.hash)) if last is not None else (0, GENESIS)
+
+
+def _chained(entries: Sequence[AuditEntry], tail: tuple[int, str], now: float) -> list[AuditRecord]:
+    seq, prev = tail
+    out = []
+    for e in entries:
+        seq += 1
+        at = now if e.at is None else e.at
+        doc = canonical(dict(e.details))
+        digest = record_hash(seq, at, e.actor, e.action, e.target, e.reason, doc, prev)
+        out.append(AuditRecord(seq, at, e.actor, e.action, e.target, e.reason, doc, prev, digest))
+        prev = digest
+    return out
+
+
+def _records(rows: Iterable[Row]) -> list[AuditRecord]:
+    return [AuditRecord(r.seq, r.at, r.actor, r.action, r.target, r.reason, r.details, r.prev_hash, r.hash) for r in rows]
 
 
 class AuditLog:
-    """Appends and reads audit records. Appends from the API threads and the scheduling loop are
-    serialised by a lock; `seq` is the primary key, so a second process appending at the same time
-    fails loudly instead of forking the chain."""
+    """Appends and reads audit records. Any number of threads and processes may append: each
+    append holds the chain (see `_hold_chain`) from reading its tail to its commit."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._lock = threading.Lock()
+
+    def write(self, conn: Connection, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append `entries`, in order, inside the caller's open transaction on `conn`: they commit
+        or roll back with whatever else the transaction writes. The chain stays held until then,
+        so keep the transaction short."""
+        if not entries:
+            return []
+        _hold_chain(conn)
+        records = _chained(entries, _tail(conn), time.time())
+        conn.execute(
+            _INSERT,
+            [
+                {
+                    "seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action, "target": r.target,
+                    "reason": r.reason, "details": r.details, "prev_hash": r.prev_hash, "hash": r.hash,
+                }
+                for r in records
+            ],
+        )  # fmt: skip
+        return records
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append `entries` in one transaction of their own: all of them or none."""
+        with self.engine.begin() as conn:
+            return self.write(conn, entries)
 
     def append(
         self,
@@ -88,15 +172,7 @@ class AuditLog:
         details: Mapping[str, object] | None = None,
         at: float | None = None,
     ) -> AuditRecord:
-        at = time.time() if at is None else at
-        doc = canonical(dict(details or {}))
-        with self._lock, Session(self.engine) as s, s.begin():
-            last = s.scalars(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).first()
-            seq, prev = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
-            digest = record_hash(seq, at, actor, action, target, reason, doc, prev)
-            row = AuditRow(seq=seq, at=at, actor=actor, action=action, target=target, reason=reason, details=doc, prev_hash=prev, hash=digest)
-            s.add(row)
-            return _record(row)
+        return self.append_many([AuditEntry(actor, action, target, reason, dict(details or {}), at)])[0]
 
     def records(
         self,
@@ -105,27 +181,27 @@ class AuditLog:
         since: float | None = None,
         limit: int | None = None,
     ) -> list[AuditRecord]:
-        q = select(AuditRow).order_by(AuditRow.seq)
+        t = _AUDIT
+        q = select(t).order_by(t.c.seq)
         if actor is not None:
-            q = q.where(AuditRow.actor.startswith(actor))
+            q = q.where(t.c.actor.startswith(actor))
         if action is not None:
-            q = q.where(AuditRow.action == action)
+            q = q.where(t.c.action == action)
         if since is not None:
-            q = q.where(AuditRow.at >= since)
+            q = q.where(t.c.at >= since)
         if limit is not None:
             q = q.limit(limit)
-        with Session(self.engine) as s:
-            return [_record(r) for r in s.scalars(q)]
+        with self.engine.connect() as conn:
+            return _records(conn.execute(q))
 
     def head(self) -> tuple[int, str]:
         """(last seq, its hash): keep a copy elsewhere to detect truncation."""
-        with Session(self.engine) as s:
-            last = s.scalars(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).first()
-            return (last.seq, last.hash) if last is not None else (0, GENESIS)
+        with self.engine.connect() as conn:
+            return _tail(conn)
 
     def count(self) -> int:
-        with Session(self.engine) as s:
-            return int(s.scalar(select(func.count()).select_from(AuditRow)) or 0)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(_AUDIT)) or 0)
 
     def verify(self) -> Verdict:
         """Walk the chain in seq order; the first record that does not fit is named."""

@@ -2,10 +2,17 @@
 
 The app owns one `Service`; its lifespan reconciles with running jobs and starts the scheduling
 loop before the first request, and stops the loop (leaving jobs running) at shutdown.
+
+One app can be served by several ASGI servers at once (in tests: a `TestClient` and the client
+schemathesis opens on the same app), and each runs the lifespan. The service is started by the
+first and stopped by the last to shut down: a second start would reconcile again and run a second
+loop thread, and the first shutdown would stop the loop under the servers still open, whose
+cancels then wait for a loop that is gone.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,17 +42,21 @@ def create_app(settings: ServiceSettings | None = None, service: Service | None 
     if retrain is not None:
         retrainer = Retrainer(service.store, service.loop.reload, template, retrain, service.audit)
 
+    servers = _Servers()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.start()
-        if retrainer is not None:
-            retrainer.start()
+        if servers.enter():
+            service.start()
+            if retrainer is not None:
+                retrainer.start()
         try:
             yield
         finally:
-            if retrainer is not None:
-                retrainer.stop()
-            service.stop()
+            if servers.leave():
+                if retrainer is not None:
+                    retrainer.stop()
+                service.stop()
 
     app = FastAPI(
         title="kaon",
@@ -59,6 +70,26 @@ def create_app(settings: ServiceSettings | None = None, service: Service | None 
     for module in (jobs, cluster, nodes, admin, retrain_routes):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
+
+
+class _Servers:
+    """How many servers have the app's lifespan open; only the first start and the last stop count."""
+
+    def __init__(self) -> None:
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """Count one more server; True for the first (which starts the service)."""
+        with self._lock:
+            self._open += 1
+            return self._open == 1
+
+    def leave(self) -> bool:
+        """Count one server less; True for the last (which stops the service)."""
+        with self._lock:
+            self._open -= 1
+            return self._open == 0
 
 
 async def _admission_error(_: Request, exc: Exception) -> JSONResponse:

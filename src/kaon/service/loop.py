@@ -23,12 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from kaon.core.placement import Placement
 from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
 from kaon.executors.inventory import Inventory
 from kaon.service.book import JobBook
 from kaon.service.nodes import NodeKeeper, rebuild_book
-from kaon.security.audit import AuditLog
+from kaon.security.audit import AuditEntry, AuditLog
 from kaon.service.policy_host import PolicyHost
 from kaon.sim.state import JobState
 from kaon.store.records import JobPhase, JobRecord, NodeRecord, StopRequest
@@ -304,6 +306,15 @@ class SchedulerLoop:
         self.executor.cancel(job_id, self.config.grace_s)
         return record, False
 
+    def _audited(self, action: str, job_id: int, reason: str, at: float, **details: object) -> Callable[[Connection, JobRecord], object] | None:
+        """For `store.transition(also=...)`: the decision's audit record, written in the transaction
+        that persists the decision, so a crash leaves both or neither (and a start costs one
+        transaction, not two)."""
+        if self.audit is None:
+            return None
+        audit, entry = self.audit, AuditEntry(SCHEDULER, action, f"job {job_id}", reason, details, at)
+        return lambda conn, _record: audit.write(conn, [entry])
+
     def _audit(self, action: str, job_id: int, reason: str, at: float, **details: object) -> None:
         if self.audit is not None:
             self.audit.append(SCHEDULER, action, f"job {job_id}", reason, details, at)
@@ -342,14 +353,14 @@ class SchedulerLoop:
             attempt=attempt,
             start_time=now,
             pid=None,
-        )
+            also=self._audited(
+                "start", job.index, f"policy {self.host.spec}", now,
+                attempt=attempt, gpu_type=grant.gpu_type, nodes=list(grant.node_names), devices=list(grant.devices),
+            ),
+        )  # fmt: skip
         self.book.records[job.index] = record
         self.book.launch(job, p, grant, now)
         self.host.policy.job_started(job, now)
-        self._audit(
-            "start", job.index, f"policy {self.host.spec}", now,
-            attempt=attempt, gpu_type=grant.gpu_type, nodes=list(grant.node_names), devices=list(grant.devices),
-        )  # fmt: skip
         self.executor.launch(run_request(record), grant)
 
     def _preempt(self, job: JobState, now: float) -> None:
@@ -357,11 +368,11 @@ class SchedulerLoop:
             log.debug("preempt of job %s ignored: not running", job.job_id)
             return
         record = self.store.transition(
-            job.index, JobPhase.RUNNING, now, "preempting", expect=JobPhase.RUNNING, stop_request=StopRequest.PREEMPT
-        )
+            job.index, JobPhase.RUNNING, now, "preempting", expect=JobPhase.RUNNING, stop_request=StopRequest.PREEMPT,
+            also=self._audited("preempt", job.index, f"policy {self.host.spec}", now),
+        )  # fmt: skip
         self.book.records[job.index] = record
         self.book.mark_stopping(job, StopRequest.PREEMPT)
-        self._audit("preempt", job.index, f"policy {self.host.spec}", now)
         self.executor.preempt(job.index, self.config.grace_s)
 
     # --- executor events ----------------------------------------------------------------------

@@ -8,11 +8,11 @@ overwriting a newer state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
+from sqlalchemy.orm import sessionmaker
 
 from kaon.security.crypto import Cipher, SecretKeyError
 from kaon.store.db import open_engine
@@ -56,7 +56,7 @@ _UPDATABLE = frozenset(
 )
 
 
-def _secrets(row: JobRow, cipher: Cipher | None) -> tuple[list, dict]:
+def _secrets(row: JobRow | Row, cipher: Cipher | None) -> tuple[list, dict]:
     """The job's command and env, opened if they are sealed."""
     if row.sealed is None:
         return row.command, row.env
@@ -76,7 +76,7 @@ def _seal(row: JobRow, cipher: Cipher, command: list, env: dict) -> None:
     row.command, row.env = [], {}
 
 
-def _record(row: JobRow, cipher: Cipher | None) -> JobRecord:
+def _record(row: JobRow | Row, cipher: Cipher | None) -> JobRecord:
     command, env = _secrets(row, cipher)
     return JobRecord(
         id=row.id,
@@ -152,12 +152,32 @@ def _new_record(job_id: int, job: NewJob, at: float, log_path: str) -> JobRecord
     )
 
 
-def _encode(key: str, value: object) -> object:
+def _encode(value: object) -> object:
     if isinstance(value, Grant):
         return value.to_json()
     if isinstance(value, StopRequest):
         return value.value
     return value
+
+
+def _values(fields: dict[str, object]) -> dict[str, object]:
+    """`fields` as column values; only the fields a running service may change."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update job field(s) {sorted(unknown)}")
+    return {key: _encode(value) for key, value in fields.items()}
+
+
+_JOBS, _EVENTS = JobRow.__table__, JobEventRow.__table__
+# Built once: a statement object memoizes its cache key, so a submission does not pay for building
+# and keying three statements again (a visible share of a one-job request's CPU).
+_INSERT_JOBS = insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True)
+_FILL_JOBS = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).values(log_path=bindparam("b_log"), sealed=bindparam("b_sealed"))
+_INSERT_EVENTS = insert(_EVENTS)
+# The SET clause comes from the parameters' keys (compiled once per set of fields).
+_TRANSITION = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect")).returning(*_JOBS.c)
+_UPDATE = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).returning(*_JOBS.c)
+_STATE = select(_JOBS.c.state).where(_JOBS.c.id == bindparam("b_id"))
 
 
 class JobStore:
@@ -175,7 +195,7 @@ class JobStore:
         migrate(engine)
         return cls(engine, cipher)
 
-    def _rec(self, row: JobRow) -> JobRecord:
+    def _rec(self, row: JobRow | Row) -> JobRecord:
         return _record(row, self.cipher)
 
     def close(self) -> None:
@@ -183,8 +203,18 @@ class JobStore:
 
     # --- jobs ---------------------------------------------------------------------------------
 
-    def add_jobs(self, jobs: Sequence[NewJob], at: float, log_dir: Path) -> list[JobRecord]:
+    def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        at: float,
+        log_dir: Path,
+        also: Callable[[Connection, Sequence[JobRecord]], object] | None = None,
+    ) -> list[JobRecord]:
         """Insert `jobs` as PENDING, all or none, each with its 'submitted' event and log path.
+
+        `also(conn, records)` runs inside the same transaction once the rows are written (the
+        service writes the jobs' audit records there): if it raises, no job is inserted, and a
+        crash before the commit leaves neither the jobs nor what it wrote.
 
         Core executemany statements, not ORM objects: per-row unit-of-work bookkeeping was most of
         a submission's cost. Ids come back from INSERT ... RETURNING in parameter order; the log
@@ -193,7 +223,6 @@ class JobStore:
         inputs, not read back and decrypted again."""
         if not jobs:
             return []
-        jobs_t, events_t = JobRow.__table__, JobEventRow.__table__
         sealing = self.cipher is not None
         values = [
             {
@@ -221,7 +250,7 @@ class JobStore:
             for j in jobs
         ]
         with self.engine.begin() as conn:
-            ids = conn.execute(insert(jobs_t).returning(jobs_t.c.id, sort_by_parameter_order=True), values).scalars().all()
+            ids = conn.execute(_INSERT_JOBS, values).scalars().all()
             logs = [str(log_dir / f"{i}.log") for i in ids]
             fill = [
                 {
@@ -231,15 +260,15 @@ class JobStore:
                 }
                 for i, path, j in zip(ids, logs, jobs)
             ]
+            conn.execute(_FILL_JOBS, fill)
             conn.execute(
-                update(jobs_t).where(jobs_t.c.id == bindparam("b_id")).values(log_path=bindparam("b_log"), sealed=bindparam("b_sealed")),
-                fill,
-            )
-            conn.execute(
-                insert(events_t),
+                _INSERT_EVENTS,
                 [{"job_id": i, "at": at, "from_state": None, "to_state": JobPhase.PENDING.value, "detail": "submitted"} for i in ids],
             )
-        return [_new_record(i, j, at, path) for i, j, path in zip(ids, jobs, logs)]
+            records = [_new_record(i, j, at, path) for i, j, path in zip(ids, jobs, logs)]
+            if also is not None:
+                also(conn, records)
+        return records
 
     def get(self, job_id: int) -> JobRecord | None:
         with self._session() as s:
@@ -293,25 +322,42 @@ class JobStore:
         detail: str | None = None,
         *,
         expect: JobPhase | None = None,
+        also: Callable[[Connection, JobRecord], object] | None = None,
         **fields: object,
     ) -> JobRecord:
-        """Move a job to `to` (recording the event) and set `fields`, atomically."""
-        with self._session.begin() as s:
-            row = self._locked(s, job_id)
-            if expect is not None and row.state != expect.value:
-                raise StaleStateError(f"job {job_id} is {row.state}, expected {expect.value}")
-            src = row.state
-            self._apply(row, fields)
-            row.state = to.value
-            s.add(JobEventRow(job_id=job_id, at=at, from_state=src, to_state=to.value, detail=detail))
-            return self._rec(row)
+        """Move a job to `to` (recording the event) and set `fields`, atomically. `also(conn,
+        record)` runs in the same transaction (the loop writes the decision's audit record there).
+
+        One conditional UPDATE ... RETURNING, not an ORM load, lock and flush: a scheduling cycle
+        persists a transition per job it starts or sees end, and that ORM round was most of a
+        busy cycle. Without `expect`, the state is read first and the update still requires it,
+        so a concurrent change fails loudly instead of being overwritten."""
+        values = _values(fields)
+        with self.engine.begin() as conn:
+            src = expect.value if expect is not None else self._state(conn, job_id)
+            row = conn.execute(_TRANSITION, {"b_id": job_id, "b_expect": src, "state": to.value, **values}).first()
+            if row is None:
+                raise StaleStateError(f"job {job_id} is {self._state(conn, job_id)}, expected {src}")
+            conn.execute(_INSERT_EVENTS, {"job_id": job_id, "at": at, "from_state": src, "to_state": to.value, "detail": detail})
+            record = self._rec(row)
+            if also is not None:
+                also(conn, record)
+            return record
 
     def update(self, job_id: int, **fields: object) -> JobRecord:
         """Set fields that are not a state change (the pid once known, a stop request)."""
-        with self._session.begin() as s:
-            row = self._locked(s, job_id)
-            self._apply(row, fields)
+        with self.engine.begin() as conn:
+            row = conn.execute(_UPDATE, {"b_id": job_id, **_values(fields)}).first()
+            if row is None:
+                raise UnknownJobError(job_id)
             return self._rec(row)
+
+    @staticmethod
+    def _state(conn: Connection, job_id: int) -> str:
+        state = conn.execute(_STATE, {"b_id": job_id}).scalar()
+        if state is None:
+            raise UnknownJobError(job_id)
+        return str(state)
 
     def events(self, job_id: int | None = None) -> list[JobEvent]:
         with self._session() as s:
@@ -342,18 +388,3 @@ class JobStore:
                 select(JobRow.queue, JobRow.state, func.count()).group_by(JobRow.queue, JobRow.state)
             ).all()
             return sorted((q, JobPhase(st), int(n)) for q, st, n in rows)
-
-    @staticmethod
-    def _locked(s: Session, job_id: int) -> JobRow:
-        row = s.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).first()
-        if row is None:
-            raise UnknownJobError(job_id)
-        return row
-
-    @staticmethod
-    def _apply(row: JobRow, fields: dict[str, object]) -> None:
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"cannot update job field(s) {sorted(unknown)}")
-        for key, value in fields.items():
-            setattr(row, key, _encode(key, value))

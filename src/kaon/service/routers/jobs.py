@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from sqlalchemy import Connection
 
 from kaon.service.admission import AdmissionError, admit
+from kaon.security.audit import AuditEntry
 from kaon.security.auth import Action, Principal, Role
 from kaon.service.deps import check_queue, get_job, get_service, require
 from kaon.service.explain import explain
 from kaon.service.runtime import Service
 from kaon.service.schemas import ExplainRead, JobBatchCreate, JobCreate, JobList, JobRead, LogChunk
-from kaon.store.records import JobPhase
+from kaon.store.records import JobPhase, JobRecord
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -44,9 +47,14 @@ def _submit(service: Service, principal: Principal, bodies: list[JobCreate], bat
         except AdmissionError as e:
             raise (AdmissionError(f"jobs.{i}.{e.field}", e.message) if batch else e) from None
     now = time.time()
-    records = service.store.add_jobs(new, now, service.log_dir)
-    for r in records:
-        service.audit.append(principal.actor, "submit", f"job {r.id}", "API request", {"queue": r.queue, "gpus": r.gpus}, now)
+
+    def audit(conn: Connection, records: Sequence[JobRecord]) -> None:
+        """The jobs' 'submit' records, in the transaction that inserts them: both or neither."""
+        service.audit.write(
+            conn, [AuditEntry(principal.actor, "submit", f"job {r.id}", "API request", {"queue": r.queue, "gpus": r.gpus}, now) for r in records]
+        )
+
+    records = service.store.add_jobs(new, now, service.log_dir, also=audit)
     service.loop.submitted(records)
     return [JobRead.of(r) for r in records]
 
