@@ -88,3 +88,15 @@ def test_a_corrupt_cache_is_an_error_naming_it(tmp_path: Path) -> None:
     cache.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="tuned.json"):
         _tune(plan, cache)
+
+
+def test_fixed_parameters_stay_in_every_tuned_spec(tmp_path: Path) -> None:
+    """The bar's backfill sees requested times only: tuning must never fall back to its oracle default."""
+    cluster = tmp_path / "eight.yaml"
+    cluster.write_text(CLUSTER)
+    plan = _plan(_write(tmp_path, "a.csv", BEFORE), str(cluster), 1000, (Window("0", "1000"),))
+    policy = "fifo-backfill:estimate=request"
+    (tuned,) = tune_bar(plan, ScenarioBuilder(plan), tmp_path / "t.json", policies=(policy,),
+                        grids={policy: {"request_factor": ["1", "4"]}})
+    assert tuned.policy == policy and tuned.trials == 3
+    assert tuned.spec.startswith("fifo-backfill:estimate=request")
