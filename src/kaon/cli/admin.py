@@ -1,8 +1,10 @@
-"""`kaon admin ...` (API tokens, key rotation) and `kaon audit ...` (show, verify).
+"""`kaon admin ...` (API tokens, key rotation, releasing held jobs) and `kaon audit ...` (show, verify).
 
-These act on the database directly, as the service's owner on its host: creating the first admin
-token cannot go through an API that needs a token. They take the same `--db` and `--state-dir` as
-`kaon serve`, which locate the database and its server secret.
+Tokens, keys and the audit log act on the database directly, as the service's owner on its host:
+creating the first admin token cannot go through an API that needs a token. They take the same
+`--db` and `--state-dir` as `kaon serve`, which locate the database and its server secret.
+`kaon admin release` is the exception: a held job lives in the running server's queue, so it goes
+through the API (`--server`, `--token`) like the client verbs.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Annotated
 
 import typer
 
+from kaon.cli.client import Server, Token, _client_call
 from kaon.security.audit import AuditLog
 from kaon.security.auth import AuthError, Role, TokenStore, load_or_create_secret
 from kaon.security.crypto import Cipher, SecretKeyError
+from kaon.service.client import KaonClient
 from kaon.service.settings import ServiceSettings
 from kaon.store.db import open_engine
 from kaon.store.migrations import MigrationError, migrate
@@ -148,14 +152,29 @@ def audit_verify(db: Db = None) -> None:
         raise typer.Exit(1)
 
 
+@_client_call
+def release(
+    job_id: Annotated[int, typer.Argument(help="a held job (`kaon explain ID` says why it is held)")],
+    reason: Annotated[str | None, typer.Option(help="why it may run, for the audit log")] = None,
+    server: Server = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Release a held job into the queue (operator or admin token; through the running server)."""
+    with KaonClient(server, token) as client:
+        job = client.release(job_id, reason)
+    typer.echo(json.dumps(job, indent=2, sort_keys=True) if as_json else f"released job {job_id}")
+
+
 def register(app: typer.Typer) -> None:
-    admin = typer.Typer(help="Administer the service: API tokens, encryption keys.", no_args_is_help=True)
+    admin = typer.Typer(help="Administer the service: API tokens, encryption keys, held jobs.", no_args_is_help=True)
     token = typer.Typer(help="API tokens: create, revoke, list.", no_args_is_help=True)
     token.command("create")(token_create)
     token.command("revoke")(token_revoke)
     token.command("list")(token_list)
     admin.add_typer(token, name="token")
     admin.command("rotate-key")(rotate_key)
+    admin.command("release")(release)
     audit = typer.Typer(help="The hash-chained audit log: show, verify.", no_args_is_help=True)
     audit.command("show")(audit_show)
     audit.command("verify")(audit_verify)

@@ -48,6 +48,10 @@ def serve(
     quotas: Annotated[
         Path | None, typer.Option("--quotas", help="queues' fair-share quotas per GPU type (YAML, docs/QUOTAS.md)")
     ] = None,
+    hold_anomalous: Annotated[
+        bool,
+        typer.Option("--hold-anomalous", help="hold anomalous jobs until `kaon admin release ID` (docs/SECURITY.md)"),
+    ] = False,
 ) -> None:
     """Serve the REST API (docs at /docs) and schedule jobs. SIGHUP reloads the policy.
 
@@ -82,6 +86,7 @@ def serve(
         "retrain_every_s": parse_duration(retrain_every) if retrain_every is not None else None,
         "retrain_min_jobs": retrain_min_jobs,
         "quotas": quotas,
+        "hold_anomalous": hold_anomalous or None,
     }
     try:
         app = create_app(ServiceSettings(**{k: v for k, v in given.items() if v is not None}))

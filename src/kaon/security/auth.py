@@ -6,7 +6,8 @@ equality on the hash (no per-request key stretching is needed for 256-bit random
 
 Roles, from most to least powerful:
 - admin: everything, including the audit log;
-- operator: every queue's jobs (submit, cancel, read), policy reload, anomalies, node drains;
+- operator: every queue's jobs (submit, cancel, read, release a held job), policy reload, anomalies,
+  node drains;
 - user: submit, cancel and read jobs of the token's queues only, as the token's user;
 - viewer: read jobs of the token's queues (all queues when the token names none).
 """
@@ -48,13 +49,14 @@ class Action(str, Enum):
     ANOMALIES = "anomalies"
     AUDIT = "audit"
     RETRAIN = "retrain"
+    RELEASE = "release"
     NODES = "nodes"
     """Drain and undrain nodes."""
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.OPERATOR: frozenset({Action.READ, Action.SUBMIT, Action.CANCEL, Action.RELOAD, Action.ANOMALIES, Action.NODES}),
+    Role.OPERATOR: frozenset({Action.READ, Action.SUBMIT, Action.CANCEL, Action.RELOAD, Action.ANOMALIES, Action.RELEASE, Action.NODES}),
     Role.USER: frozenset({Action.READ, Action.SUBMIT, Action.CANCEL}),
     Role.VIEWER: frozenset({Action.READ}),
 }

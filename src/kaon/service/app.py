@@ -23,7 +23,7 @@ import kaon
 from kaon.service.admission import AdmissionError
 from kaon.service.policy_host import default_policy_spec
 from kaon.service.retrain import Retrainer, check_template, latest_version, model_spec, retrain_config
-from kaon.service.routers import admin, cluster, jobs, nodes, retrain as retrain_routes
+from kaon.service.routers import admin, cluster, holds, jobs, nodes, retrain as retrain_routes
 from kaon.service.runtime import Service, build_service
 from kaon.service.settings import ServiceSettings
 
@@ -67,7 +67,7 @@ def create_app(settings: ServiceSettings | None = None, service: Service | None 
     app.state.service = service
     app.state.retrainer = retrainer
     app.add_exception_handler(AdmissionError, _admission_error)
-    for module in (jobs, cluster, nodes, admin, retrain_routes):
+    for module in (jobs, holds, cluster, nodes, admin, retrain_routes):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

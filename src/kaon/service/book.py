@@ -55,6 +55,9 @@ class JobBook(JobLedger):
         self.stop_reasons: dict[int, StopRequest] = {}
         self.cordoned: frozenset[int] = frozenset()
         """Nodes that take no new job (drained, or left the inventory): their free GPUs are held."""
+        self.held: dict[int, str] = {}
+        """Held jobs and why (`kaon.service.holds`): PENDING, but in neither `pending` nor the
+        policy's hooks until released, so no policy can start them."""
 
     # --- membership ---------------------------------------------------------------------------
 
@@ -78,7 +81,18 @@ class JobBook(JobLedger):
         return job
 
     def active(self) -> Iterable[JobState]:
-        return self.jobs.values()
+        """The jobs the policy knows: every tracked job but the held ones."""
+        return (j for j in self.jobs.values() if j.index not in self.held)
+
+    def hold(self, job: JobState, reason: str) -> None:
+        """Take a pending job out of the queue the policy sees."""
+        del self.pending[job.job_id]
+        self.held[job.index] = reason
+
+    def release(self, job: JobState) -> None:
+        """Back into the queue, at its end (the policy then hears of its arrival)."""
+        del self.held[job.index]
+        self.pending[job.job_id] = job
 
     def job(self, job_id: int) -> JobState | None:
         return self.jobs.get(job_id)
@@ -140,6 +154,8 @@ class JobBook(JobLedger):
 
     def finish(self, job: JobState, now: float) -> None:
         """The job left the system for good, from running or from the queue (cancelled)."""
+        if job.index in self.held:
+            self.release(job)
         super().finish(job, now)
         del self.jobs[job.index]
         del self.records[job.index]

@@ -132,5 +132,8 @@ class KaonClient:
     def anomalies(self) -> list[dict[str, Any]]:
         return self._call("GET", "/anomalies")
 
+    def release(self, job_id: int, reason: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/jobs/{job_id}/release", json={"reason": reason} if reason else None)
+
     def reload(self, policy: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/admin/reload", json={"policy": policy})

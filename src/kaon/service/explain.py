@@ -35,6 +35,7 @@ class Explanation:
     queue_length: int | None = None
     reasons: tuple[TypeReason, ...] = ()
     predicted_start: float | None = None
+    held: str | None = None
 
 
 def explain(record: JobRecord, book: JobBook, now: float, policy: str) -> Explanation:
@@ -43,6 +44,10 @@ def explain(record: JobRecord, book: JobBook, now: float, policy: str) -> Explan
     job = book.job(record.id)
     if job is None:  # submitted, not yet seen by the loop
         return Explanation(record.id, record.state, "just submitted; the scheduler has not considered it yet")
+    held = book.held.get(record.id)
+    if held is not None:
+        message = f"held ({held}); it will not start until an operator releases it (kaon admin release {record.id}) or it is cancelled"
+        return Explanation(record.id, record.state, message, held=held)
     cluster = book.cluster
     cap = book.capacity
     totals = cluster.gpus_per_type()

@@ -29,6 +29,7 @@ from kaon.core.placement import Placement
 from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
 from kaon.executors.inventory import Inventory
 from kaon.service.book import JobBook
+from kaon.service.holds import HoldKeeper
 from kaon.service.nodes import NodeKeeper, rebuild_book
 from kaon.security.audit import AuditEntry, AuditLog
 from kaon.service.policy_host import PolicyHost
@@ -58,6 +59,14 @@ class _Submitted:
 @dataclass(frozen=True, slots=True)
 class _Cancel:
     job_id: int
+    done: Future
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    job_id: int
+    actor: str
+    reason: str
     done: Future
 
 
@@ -97,6 +106,7 @@ class SchedulerLoop:
         clock: Callable[[], float] = time.time,
         audit: AuditLog | None = None,
         nodes: NodeKeeper | None = None,
+        holds: HoldKeeper | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -108,6 +118,8 @@ class SchedulerLoop:
         """Every scheduling decision (start, preempt, cancel) is recorded here, actor `scheduler`."""
         self.nodes = nodes
         """Node changes (a re-read inventory, drains); None: the inventory is fixed."""
+        self.holds = holds or HoldKeeper(audit)
+        """Held jobs (`kaon.service.holds`); automatic holds only with a `SubmissionWatch`."""
         self.wake_at: float | None = None
         self.decisions = 0
         self.last_error: str | None = None
@@ -151,6 +163,13 @@ class SchedulerLoop:
     def cancel(self, job_id: int, timeout_s: float = 30.0) -> JobRecord:
         done: Future = Future()
         self._commands.put(_Cancel(job_id, done))
+        self._wake.set()
+        return done.result(timeout_s)
+
+    def release(self, job_id: int, actor: str, reason: str, timeout_s: float = 30.0) -> JobRecord:
+        """Release a held job into the queue; `NotHeldError` if it is not held."""
+        done: Future = Future()
+        self._commands.put(_Release(job_id, actor, reason, done))
         self._wake.set()
         return done.result(timeout_s)
 
@@ -223,6 +242,14 @@ class SchedulerLoop:
                     continue
                 rebuild = rebuild or withdrawn
                 cmd.done.set_result(record)
+            elif isinstance(cmd, _Release):
+                try:
+                    job = self.holds.release(self.book, cmd.job_id, cmd.actor, cmd.reason, self.clock())
+                except Exception as e:
+                    cmd.done.set_exception(e)
+                    continue
+                self.host.policy.job_arrived(job, self.clock())
+                cmd.done.set_result(self.book.records[job.index])
             elif isinstance(cmd, _Inventory):
                 assert self.nodes is not None
                 self.nodes.source, nodes = cmd.inventory, True
@@ -278,7 +305,7 @@ class SchedulerLoop:
             if record.state is not JobPhase.PENDING:
                 continue
             job = self.book.add(record)
-            if job is not None:
+            if job is not None and not self.holds.submitted(self.book, job, record, now):
                 self.host.policy.job_arrived(job, now)
 
     def _cancel(self, job_id: int) -> tuple[JobRecord, bool]:
@@ -290,13 +317,15 @@ class SchedulerLoop:
             if record is None:
                 raise UnknownJobError(job_id)
             return record, False
-        if job.job_id in self.book.pending:
+        queued = job.job_id in self.book.pending
+        if queued or job.index in self.book.held:
             record = self.store.transition(
                 job_id, JobPhase.CANCELLED, now, "cancelled while pending", expect=JobPhase.PENDING, end_time=now
             )
             self.book.finish(job, now)
+            self.holds.ended(record)
             self._audit("cancel", job_id, "cancelled while pending", now)
-            return record, True
+            return record, queued  # a held job was never the policy's to forget
         record = self.store.transition(
             job_id, JobPhase.RUNNING, now, "cancel requested", expect=JobPhase.RUNNING, stop_request=StopRequest.CANCEL
         )
@@ -414,9 +443,12 @@ class SchedulerLoop:
             self.book.records[job.index] = record
             self.book.requeue(job, now)
             self.host.policy.job_preempted(job, now)
+            if self.holds.requeued(self.book, job, record, now):
+                self.host.rebuild(self.book)  # the hooks have no "withdrawn": replay without it
         else:
             self.book.finish(job, now)
             self.host.policy.job_finished(job, now)
+            self.holds.ended(record)
 
 
 def _outcome(record: JobRecord, event: Finished | Failed, why: StopRequest | None) -> tuple[JobPhase, str]:

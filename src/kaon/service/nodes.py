@@ -149,6 +149,8 @@ def rebuild_book(book: JobBook, plan: NodePlan) -> JobBook:
             why = book.stop_reasons.get(job_id)
             if why is not None:
                 new.mark_stopping(moved, why)
+    for job_id, reason in book.held.items():
+        new.hold(new.jobs[job_id], reason)
     index = {n.name: i for i, n in enumerate(plan.inventory.cluster.nodes)}
     new.cordon(index[name] for name in plan.cordoned)
     return new

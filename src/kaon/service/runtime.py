@@ -13,7 +13,9 @@ from kaon.quota.quotas import load_quotas
 from kaon.security.audit import AuditLog
 from kaon.security.auth import TokenStore, load_or_create_secret
 from kaon.security.crypto import resolve_cipher
+from kaon.security.anomaly import SubmissionWatch
 from kaon.service.book import JobBook
+from kaon.service.holds import HoldKeeper, held_jobs
 from kaon.service.loop import LoopConfig, SchedulerLoop
 from kaon.service.nodes import InventoryWatcher, NodeKeeper, with_granted_nodes
 from kaon.service.policy_host import PolicyHost
@@ -50,6 +52,8 @@ class Service:
             self.reconciled = reconcile(
                 self.store, self.executor, book, self.loop.host, time.time(), self.settings.grace_s
             )
+            if self.loop.holds.restore(book, held_jobs(self.audit)):
+                self.loop.host.rebuild(book)  # held jobs leave the policy's view
         self.loop.start()
         self.watcher.start()
 
@@ -57,6 +61,13 @@ class Service:
         self.watcher.stop()
         self.loop.stop()
         self.store.close()
+
+
+def _watch(store: JobStore) -> SubmissionWatch:
+    """Anomaly rules for holds, caught up with the recent history (failure streaks, bursts)."""
+    watch = SubmissionWatch()
+    watch.seed(store.list_jobs(limit=20000, newest_first=True)[0])
+    return watch
 
 
 def build_service(settings: ServiceSettings, executor: Executor | None = None) -> Service:
@@ -88,6 +99,7 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
         LoopConfig(grace_s=settings.grace_s, poll_interval_s=settings.poll_interval_s),
         audit=audit,
         nodes=NodeKeeper(inventory, nodes, audit),
+        holds=HoldKeeper(audit, _watch(store) if settings.hold_anomalous else None),
     )
     watcher = InventoryWatcher(source, loop.set_inventory, settings.inventory_check_s)
     return Service(settings, store, nodes, executor, loop, state / "logs", audit, tokens, watcher)

@@ -144,6 +144,7 @@ class ExplainRead(BaseModel):
     predicted_start: float | None = Field(
         description="earliest start if running jobs end at their time limits (a bound, Unix time)"
     )
+    held: str | None = Field(None, description="why the job is held, if it is (it starts only once released)")
 
 
 class LogChunk(BaseModel):
@@ -182,6 +183,12 @@ class HealthRead(BaseModel):
     recovered: dict[str, int] = Field(
         default_factory=dict, description="what start-up reconciliation found: pending, adopted, requeued, cancelled"
     )
+
+
+class ReleaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("released by an operator", min_length=1, max_length=500, description="recorded in the audit log")
 
 
 class ReloadRequest(BaseModel):

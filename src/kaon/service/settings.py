@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     """The key itself (KAON_SECRET_KEY), base64 of 32 bytes."""
     inventory_check_s: float = Field(2.0, gt=0)
     """How often the cluster file (when it changed) or NVML is read again for node changes."""
+    hold_anomalous: bool = False
+    """Hold anomalous jobs (a submission burst, a request far beyond the user's history, a user
+    whose last jobs failed, a requeued job far past its time limit) until an operator releases them."""
     quotas: Path | None = None
     """A fair-share quota YAML (docs/QUOTAS.md): the policy is wrapped in `QuotaPolicy`."""
 
