@@ -12,13 +12,12 @@ The work is `kaon.experiment`; `kaon evaluate` is the same with the same options
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from common import OUT
 
 from kaon.experiment import DEFAULT_PLAN, run_evaluation
-from kaon.experiment.plan import candidate_specs, parse_loads, parse_windows
+from kaon.experiment.plan import candidate_specs, plan_from_text, windows_text
 from kaon.experiment.report import write_results
 
 
@@ -29,19 +28,14 @@ def main() -> None:
     ap.add_argument("--learned", action="append", default=[], metavar="CLUSTER=DIR")
     ap.add_argument("--policy", action="append", default=[], metavar="SPEC", help="candidate on every cluster")
     ap.add_argument("--until", default=DEFAULT_PLAN.until)
-    ap.add_argument("--train-windows", default=",".join(w.label for w in DEFAULT_PLAN.train_windows))
-    ap.add_argument("--test-windows", default=",".join(w.label for w in DEFAULT_PLAN.test_windows))
+    ap.add_argument("--train-windows", default=windows_text(DEFAULT_PLAN.train_windows))
+    ap.add_argument("--test-windows", default=windows_text(DEFAULT_PLAN.test_windows))
     ap.add_argument("--loads", default=",".join(f"{x:g}" for x in DEFAULT_PLAN.loads))
     ap.add_argument("--clusters", default=",".join(DEFAULT_PLAN.clusters))
     ap.add_argument("--retune", action="store_true")
     args = ap.parse_args()
-    plan = replace(
-        DEFAULT_PLAN,
-        until=args.until,
-        train_windows=parse_windows(args.train_windows),
-        test_windows=parse_windows(args.test_windows),
-        loads=parse_loads(args.loads),
-        clusters=tuple(c for c in args.clusters.split(",") if c),
+    plan = plan_from_text(
+        DEFAULT_PLAN.trace, args.until, args.train_windows, args.test_windows, args.loads, args.clusters
     )
     candidates = candidate_specs(plan.clusters, args.learned, args.policy)
     result = run_evaluation(plan, args.out, args.workers, candidates, args.retune, log=lambda m: print(m, flush=True))

@@ -6,7 +6,6 @@ writes results.json and learning.md. Bad input ends with one `error:` line and e
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from rich.console import Console
 
 from kaon.cli.run import DEFAULT_WORKERS, WorkersOpt, _fail
 from kaon.experiment import DEFAULT_PLAN, run_evaluation
-from kaon.experiment.plan import candidate_specs, parse_loads, parse_windows
+from kaon.experiment.plan import candidate_specs, plan_from_text, windows_text
 from kaon.experiment.report import write_results
 
 
@@ -28,14 +27,18 @@ def evaluate_command(
     policy: Annotated[
         list[str] | None, typer.Option("--policy", help="another candidate spec, run on every cluster (repeatable)")
     ] = None,
-    trace: Annotated[str, typer.Option("--trace", help="trace file, or a bundled trace's file name")] = DEFAULT_PLAN.trace,
-    until: Annotated[str, typer.Option("--until", help="training cut: tuning sees only jobs before it")] = DEFAULT_PLAN.until,
-    train_windows: Annotated[
-        str, typer.Option("--train-windows", help="START..END,... before the cut")
-    ] = ",".join(w.label for w in DEFAULT_PLAN.train_windows),
-    test_windows: Annotated[
-        str, typer.Option("--test-windows", help="START..END,... after the cut")
-    ] = ",".join(w.label for w in DEFAULT_PLAN.test_windows),
+    trace: Annotated[str, typer.Option("--trace", help="trace file, or a bundled trace's file name")] = (
+        DEFAULT_PLAN.trace
+    ),
+    until: Annotated[str, typer.Option("--until", help="training cut: tuning sees only jobs before it")] = (
+        DEFAULT_PLAN.until
+    ),
+    train_windows: Annotated[str, typer.Option("--train-windows", help="START..END,... before the cut")] = (
+        windows_text(DEFAULT_PLAN.train_windows)
+    ),
+    test_windows: Annotated[str, typer.Option("--test-windows", help="START..END,... after the cut")] = (
+        windows_text(DEFAULT_PLAN.test_windows)
+    ),
     loads: Annotated[str, typer.Option("--loads", help="offered loads, e.g. 1,2")] = ",".join(
         f"{x:g}" for x in DEFAULT_PLAN.loads
     ),
@@ -49,16 +52,7 @@ def evaluate_command(
     """Tune the baselines before the cut, replay every test scenario, and judge candidates against the bar."""
     console = Console()
     try:
-        plan = replace(
-            DEFAULT_PLAN,
-            trace=trace,
-            until=until,
-            train_windows=parse_windows(train_windows),
-            test_windows=parse_windows(test_windows),
-            loads=parse_loads(loads),
-            clusters=tuple(c.strip() for c in clusters.split(",") if c.strip()),
-            seed=seed,
-        )
+        plan = plan_from_text(trace, until, train_windows, test_windows, loads, clusters, seed)
         candidates = candidate_specs(plan.clusters, learned or [], policy or [])
         result = run_evaluation(plan, out, workers, candidates, retune, log=console.print)
     except (ValueError, OSError) as e:  # PlanError, ScenarioError, PolicyParamError, a bad trace row

@@ -104,6 +104,26 @@ minutes per replay of a day's jobs, and tuning replays each training window 17 t
 and load; longer windows are a `--train-windows`/`--test-windows` away."""
 
 
+def windows_text(windows: tuple[Window, ...]) -> str:
+    """The inverse of `parse_windows`: how a plan's windows are written as an option."""
+    return ",".join(w.label for w in windows)
+
+
+def plan_from_text(
+    trace: str, until: str, train_windows: str, test_windows: str, loads: str, clusters: str, seed: int = 0
+) -> EvaluationPlan:
+    """A plan from its command-line spelling (`kaon evaluate`, bench/learning_eval.py)."""
+    return EvaluationPlan(
+        trace=trace,
+        until=until,
+        train_windows=parse_windows(train_windows),
+        test_windows=parse_windows(test_windows),
+        loads=parse_loads(loads),
+        clusters=tuple(c.strip() for c in clusters.split(",") if c.strip()),
+        seed=seed,
+    )
+
+
 def parse_windows(text: str) -> tuple[Window, ...]:
     """`A..B,C..D` -> two windows."""
     return tuple(Window.parse(part) for part in text.split(",") if part.strip())
