@@ -2,30 +2,47 @@
 
 Starts `kaon serve` on 127.0.0.1 with a configured inventory of 4 GPUs and a temporary SQLite
 database, starts one 4-GPU job that holds every GPU, then submits 4-GPU jobs: they are admitted
-and stay PENDING, so the bench measures the API, admission, the store and the loop's bookkeeping,
-not job launches. Two phases: one job per request (`--single`, a keep-alive httpx client) and
-`POST /jobs/batch` (`--batch-jobs` in batches of `--batch-size`). Afterwards it counts the pending
-jobs through `GET /jobs` (0 lost is required) and cancels everything. Goals: >= 300/s one by one,
->= 1000/s batched.
+and stay PENDING, so the bench measures the API, admission, the store, the audit log and the
+loop's bookkeeping, not job launches. Three phases:
 
-    .venv/bin/python bench/service_throughput.py [--single 2000] [--batch-jobs 10000] [--batch-size 500]
+- one job per request from one keep-alive connection (`--single`), each request waiting for the
+  previous answer;
+- one job per request from `--clients` keep-alive connections at once (`--concurrent` jobs in all);
+- `POST /jobs/batch` (`--batch-jobs` in batches of `--batch-size`).
+
+Afterwards it counts the pending jobs through `GET /jobs` (0 lost is required), cancels the
+blocker, stops the server, and checks the audit log: `kaon audit verify` on the database, and one
+'submit' record per job.
+Besides the rates it reports the server's CPU time per job (all its threads): on a machine shared
+with other work that is steadier than the wall clock. The client is the standard library's
+`http.client` (one connection per thread): httpx cost about as much CPU per request as the
+server's own handling, on the same two cores. Goals: >= 300/s one by one, >= 1000/s batched.
+
+    .venv/bin/python bench/service_throughput.py [--single 2000] [--concurrent 2000] [--clients 4]
+        [--batch-jobs 10000] [--batch-size 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import psutil
 from common import write_result
+from kaon.security.audit import AuditLog
+from kaon.store.db import open_engine
 
 JOB = {"command": ["true"], "gpus": 4, "time_limit_s": 3600}
+API = "/api/v1"
 
 
 def free_port() -> int:
@@ -34,85 +51,143 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(client: httpx.Client, server: subprocess.Popen, deadline_s: float = 60.0) -> None:
+class Api:
+    """One keep-alive HTTP/1.1 connection to the server."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def call(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        self.conn.request(method, API + path, body=data, headers=headers)
+        r = self.conn.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+
+    def submit(self, path: str, body: object) -> object:
+        status, doc = self.call("POST", path, body)
+        assert status == 201, (status, doc)
+        return doc
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def wait_ready(port: int, server: subprocess.Popen, deadline_s: float = 60.0) -> None:
     stop = time.monotonic() + deadline_s
     while time.monotonic() < stop:
         if server.poll() is not None:
             raise SystemExit(f"kaon serve exited with {server.returncode}")
         try:
-            if client.get("/health").status_code == 200:
+            api = Api(port)
+            if api.call("GET", "/health")[0] == 200:
+                api.close()
                 return
-        except httpx.TransportError:
+        except OSError:
             pass
         time.sleep(0.2)
     raise SystemExit("kaon serve did not become ready")
 
 
-def pending(client: httpx.Client) -> int:
-    return int(client.get("/jobs", params={"state": "PENDING", "limit": 1}).json()["total"])
+def pending(api: Api) -> int:
+    return int(api.call("GET", "/jobs?state=PENDING&limit=1")[1]["total"])  # type: ignore[index]
+
+
+class Phase:
+    """Wall time and the server's CPU time over one phase."""
+
+    def __init__(self, server: psutil.Process) -> None:
+        self.server = server
+
+    def __enter__(self) -> Phase:
+        self.cpu0, self.t0 = sum(self.server.cpu_times()[:2]), time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        self.cpu_s = sum(self.server.cpu_times()[:2]) - self.cpu0
+
+    def result(self, jobs: int, **extra: object) -> dict[str, object]:
+        return {
+            "jobs": jobs, **extra, "seconds": round(self.seconds, 3), "per_s": round(jobs / self.seconds, 1),
+            "server_cpu_ms_per_job": round(self.cpu_s / jobs * 1e3, 3),
+        }  # fmt: skip
+
+
+def one_by_one(port: int, n: int) -> None:
+    api = Api(port)
+    for _ in range(n):
+        api.submit("/jobs", JOB)
+    api.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--single", type=int, default=2000)
+    ap.add_argument("--concurrent", type=int, default=2000)
+    ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch-jobs", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--policy", default="fifo-backfill")
+    ap.add_argument("--name", default="service_throughput", help="result file name under bench/out")
     args = ap.parse_args()
     port = free_port()
+    per_client = args.concurrent // args.clients
     with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{Path(tmp) / 'kaon.db'}"
         cmd = [
             sys.executable, "-m", "kaon.service", "serve", "--host", "127.0.0.1", "--port", str(port), "--dev-no-auth",
-            "--db", f"sqlite:///{Path(tmp) / 'kaon.db'}", "--state-dir", str(Path(tmp) / "state"),
+            "--db", db, "--state-dir", str(Path(tmp) / "state"),
             "--gpus", "4", "--gpu-type", "v100", "--policy", args.policy, "--grace", "1", "--log-level", "warning",
         ]  # fmt: skip
         server = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = psutil.Process(server.pid)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=120) as client:
-                wait_ready(client, server)
-                hold = client.post("/jobs", json={**JOB, "command": ["sleep", "3600"]}).json()["id"]
-                while client.get(f"/jobs/{hold}").json()["state"] != "RUNNING":
-                    time.sleep(0.05)
+            wait_ready(port, server)
+            api = Api(port)
+            hold = api.submit("/jobs", {**JOB, "command": ["sleep", "3600"]})["id"]  # type: ignore[index]
+            while api.call("GET", f"/jobs/{hold}")[1]["state"] != "RUNNING":  # type: ignore[index]
+                time.sleep(0.05)
 
-                t0 = time.perf_counter()
-                for _ in range(args.single):
-                    r = client.post("/jobs", json=JOB)
-                    assert r.status_code == 201, r.text
-                single_s = time.perf_counter() - t0
-                after_single = pending(client)
-
-                t0 = time.perf_counter()
+            with Phase(proc) as single:
+                one_by_one(port, args.single)
+            with Phase(proc) as concurrent, ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(lambda _: one_by_one(port, per_client), range(args.clients)))
+            api.close()
+            api = Api(port)  # the first one sat idle past the server's keep-alive timeout
+            with Phase(proc) as batch:
                 for start in range(0, args.batch_jobs, args.batch_size):
-                    n = min(args.batch_size, args.batch_jobs - start)
-                    r = client.post("/jobs/batch", json={"jobs": [JOB] * n})
-                    assert r.status_code == 201, r.text
-                batch_s = time.perf_counter() - t0
-                total = pending(client)
-                health = client.get("/health").json()
-
-                client.post(f"/jobs/{hold}/cancel")
+                    api.submit("/jobs/batch", {"jobs": [JOB] * min(args.batch_size, args.batch_jobs - start)})
+            total = pending(api)
+            health = api.call("GET", "/health")[1]
+            api.call("POST", f"/jobs/{hold}/cancel")
+            api.close()
         finally:
             server.terminate()
             server.wait(30)
-    expected = args.single + args.batch_jobs
+        kaon = [sys.executable, "-c", "from kaon.cli.app import main; main()"]
+        verify = subprocess.run([*kaon, "audit", "verify", "--db", db], capture_output=True, text=True, check=False)
+        submits = len(AuditLog(open_engine(db)).records(action="submit"))
+    expected = args.single + per_client * args.clients + args.batch_jobs
     result = {
         "policy": args.policy,
-        "single": {"jobs": args.single, "seconds": round(single_s, 3), "per_s": round(args.single / single_s, 1)},
-        "batch": {
-            "jobs": args.batch_jobs, "batch_size": args.batch_size, "seconds": round(batch_s, 3),
-            "per_s": round(args.batch_jobs / batch_s, 1),
-        },
-        "pending_after_single": after_single,
+        "single": single.result(args.single),
+        "concurrent": concurrent.result(per_client * args.clients, clients=args.clients),
+        "batch": batch.result(args.batch_jobs, batch_size=args.batch_size),
         "pending_after_all": total,
-        "loop_pending_after_all": health["pending"],
+        "loop_pending_after_all": health["pending"],  # type: ignore[index]
         "lost": expected - total,
+        "audit_verify": (verify.stdout + verify.stderr).strip(),
+        "audit_submit_records": submits,
         "goals_per_s": {"single": 300, "batch": 1000},
-    }  # fmt: skip
-    path = write_result("service_throughput", result)
+    }
+    path = write_result(args.name, result)
     print(result)
     print(f"wrote {path}")
     if total != expected:
         raise SystemExit(f"lost jobs: {expected - total} of {expected}")
+    if verify.returncode != 0 or submits != expected + 1:
+        raise SystemExit(f"audit log: {result['audit_verify']}; {submits} submit records for {expected + 1} jobs")
 
 
 if __name__ == "__main__":
