@@ -27,7 +27,7 @@ def philly(tmp_path_factory: pytest.TempPathFactory) -> Trace:
     check reads only dates, and reading the real 52,849 rows takes seconds."""
     path = tmp_path_factory.mktemp("philly") / "philly-sample.csv"
     start = datetime(2017, 9, 4, 10, 30, 41)
-    rows = [f"{start + timedelta(hours=7 * i):%Y-%m-%d %H:%M:%S},600,1,600,vc{i % 3}" for i in range(198)]
+    rows = [f"{start + timedelta(hours=2 * i):%Y-%m-%d %H:%M:%S},600,1,600,vc{i % 3}" for i in range(690)]
     path.write_text("timestamp,duration,num_gpus,gpu_time,cluster\n" + "\n".join(rows) + "\n")
     return read_trace(path)
 
