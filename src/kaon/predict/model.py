@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kaon.predict.forest import Forest
 from kaon.core.job import JobSpec, Trace
 from kaon.predict.features import FeatureSchema, History, JobColumns, history_features
 
@@ -115,6 +116,8 @@ class RuntimePredictor:
         self.history: History | None = None
         self.epoch: datetime | None = None
         self.info: TrainingInfo | None = None
+        self._forests: tuple[Forest, ...] | None = None
+        """The models compiled for small batches (`kaon.predict.forest`), built at first use."""
 
     @property
     def fitted(self) -> bool:
@@ -173,6 +176,7 @@ class RuntimePredictor:
             from sklearn.ensemble import HistGradientBoostingRegressor
 
             self.models = tuple(HistGradientBoostingRegressor(**common, **s).fit(x, y) for s in specs)
+        self._forests = None
         return self
 
     # --- prediction ---------------------------------------------------------------------------
@@ -195,8 +199,9 @@ class RuntimePredictor:
             empty = np.empty(0)
             return Prediction(empty, empty, empty)
         x = schema.matrix(cols, hist, epoch)
-        with _controller().limit(limits=1, user_api="openmp"):
-            point, low, high = (m.predict(x) for m in self.models)
+        if self._forests is None:
+            self._forests = tuple(Forest.of(m) for m in self.models)
+        point, low, high = (f.predict(x) for f in self._forests)
         low, high = np.minimum(low, point), np.maximum(high, point)
         return Prediction(np.exp(point), np.exp(low), np.exp(high))
 

@@ -1,0 +1,178 @@
+"""`scored`: a preemptive priority scheduler whose rank is a weighted sum of job features.
+
+It is the policy family `kaon train --algo es` searches over (see docs/LEARNING.md): the weights
+are what is learned, the machinery is `PriorityPolicy`'s (minimum lease, budget walk, preemption
+of the lowest-ranked). A job's rank, lower first, is
+
+    w_remaining * log(predicted remaining s) + w_attained * log(1 + attained GPU-s)
+      + w_gpus * log(GPUs) + w_uncertainty * log(p90 / p10)
+
+so `w_remaining = w_gpus = 1` is `psrtf` and `w_attained = 1` is LAS; in between it trades the
+predictor's ranking (moderately good on Philly, Spearman ~0.5) against attained service (no
+prediction needed, robust to a bad one). The predicted remaining time and its growth once a job
+outlives its prediction are `psrtf`'s.
+
+On a heterogeneous cluster where a job runs matters as much as when: a job whose predicted
+remaining time exceeds `patience` seconds only takes a GPU type at least `min_speed` times as fast
+(for it) as its fastest type, so long jobs wait for a fast type instead of spending days on a slow
+one; shorter jobs take any type, fastest first. With `migrate` > 1, a running job past its lease
+whose predicted remaining time exceeds `patience` moves to a type where it runs at least `migrate`
+times as fast, when that type has room left after the decision (Gavel gets most of its gain on
+Philly by moving long jobs off slow GPUs; here only the jobs the predictor expects to stay long
+pay the restart overhead).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from kaon.core.placement import FreeCapacity, PlacementStrategy
+from kaon.policy.base import Decision, Preempt, SchedulerView, Start
+from kaon.policy.psrtf import Psrtf, predicted_total
+from kaon.policy.registry import register
+from kaon.sim.state import JobState
+
+
+@register
+class Scored(Psrtf):
+    name = "scored"
+    summary = "preemptive rank by weighted predicted remaining, attained service, GPUs, uncertainty (learned by `kaon train --algo es`)"
+
+    def __init__(
+        self,
+        *,
+        placement: PlacementStrategy = PlacementStrategy.PACKING,
+        model: str | None = None,
+        refit_every: int = 2000,
+        min_history: int = 100,
+        lease: float = 360.0,
+        growth: float = 2.0,
+        w_remaining: float = 1.0,
+        w_attained: float = 0.0,
+        w_gpus: float = 1.0,
+        w_uncertainty: float = 0.0,
+        patience: float = math.inf,
+        min_speed: float = 0.0,
+        quantum: float = 1800.0,
+        migrate: float = 0.0,
+    ) -> None:
+        super().__init__(
+            placement=placement, model=model, refit_every=refit_every, min_history=min_history,
+            lease=lease, growth=growth,
+        )
+        if not patience > 0:
+            raise ValueError(f"patience must be > 0 seconds, got {patience}")
+        if not 0 <= min_speed <= 1:
+            raise ValueError(f"min_speed must be in [0, 1], got {min_speed}")
+        if not quantum > 0:
+            raise ValueError(f"quantum must be > 0 seconds, got {quantum}")
+        if not (migrate == 0 or migrate > 1):
+            raise ValueError(f"migrate must be 0 (off) or a speed-up > 1, got {migrate}")
+        self.migrate = migrate
+        self.weights = (w_remaining, w_attained, w_gpus, w_uncertainty)
+        self.patience, self.min_speed, self.quantum = patience, min_speed, quantum
+
+    def left(self, job: JobState, executed: float) -> float:
+        """Predicted remaining wall seconds of `job` after `executed` seconds of running."""
+        return max(predicted_total(self._estimates[job.index], executed, self.growth) - executed, self.min_remaining)
+
+    def score(self, job: JobState, executed: float, attained: float) -> float:
+        est = self._estimates[job.index]
+        w_r, w_a, w_g, w_u = self.weights
+        return (
+            w_r * math.log(self.left(job, executed))
+            + w_a * math.log1p(attained)
+            + w_g * math.log(job.num_gpus)
+            + w_u * math.log(max(est.p90, 1.0) / max(est.p10, 1.0))
+        )
+
+    def pending_key(self, job: JobState) -> float:
+        return self.score(job, job.executed, job.attained)
+
+    def running_keys(self, jobs: Sequence[JobState], now: float) -> list[float]:
+        return [self.score(j, j.executed_at(now), j.attained_at(now)) for j in jobs]
+
+    def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
+        """A prediction step (as `psrtf`), or at the latest one `quantum` on: with attained service
+        in the rank, running jobs age continuously and are re-ranked at least that often."""
+        step = super().next_change(running, decision, now)
+        return min(step if step is not None else math.inf, now + self.quantum)
+
+    def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
+        order = super().type_order(job, capacity)
+        if self.min_speed <= 0 or job.index not in self._estimates:
+            return order
+        if self.left(job, job.executed) <= self.patience:
+            return order
+        speeds = job.speeds
+        # Relative to the fastest type that could ever hold the job, or a job too large for its
+        # fastest type would wait forever.
+        holds = capacity.cluster.gpus_per_type() >= job.num_gpus
+        floor = self.min_speed * float(np.max(speeds[holds], initial=0.0))
+        return [t for t in order if speeds[t] >= floor]
+
+    def decide(self, view: SchedulerView) -> Decision:
+        decision = super().decide(view)
+        if self.migrate > 0 and len(view.cluster.gpu_types) > 1:
+            self._migrations(view, decision)
+        return decision
+
+    def _migrations(self, view: SchedulerView, decision: Decision) -> None:
+        """Add moves (a preempt and a start in one decision) of long jobs to much faster types."""
+        cap = view.capacity.copy()
+        gone = {a.job.index for a in decision.preempts}
+        for a in decision.preempts:
+            cap.release(a.job.placement)  # type: ignore[arg-type]
+        for s in decision.starts:
+            cap.allocate(s.placement)
+        free = cap.free_per_type
+        if not free.any():
+            return
+        now, lease = view.now, self.lease
+        movers = []
+        for job in view.running.values():
+            p = job.placement
+            if p is None or job.index in gone or now < job.run_start + lease or job.index not in self._estimates:
+                continue
+            here = job.speeds[p.gpu_type]
+            if np.max(job.speeds[free >= job.num_gpus], initial=0.0) < self.migrate * here:
+                continue
+            left = self.left(job, job.executed_at(now))
+            if left > self.patience:
+                movers.append((-left, job.index, job))
+        for _, _, job in sorted(movers):
+            here = job.speeds[job.placement.gpu_type]  # type: ignore[union-attr]
+            types = [t for t in self.type_order(job, cap) if job.speeds[t] >= self.migrate * here]
+            target = cap.place(job.num_gpus, types, self.placement) if types else None
+            if target is None:
+                continue
+            cap.allocate(target)
+            decision.preempts.append(Preempt(job))
+            decision.starts.append(Start(job, target))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredParams:
+    """The parameters `kaon train --algo es` learns for `scored` (its keyword arguments of the same names)."""
+
+    w_remaining: float = 1.0
+    w_attained: float = 0.0
+    w_gpus: float = 1.0
+    w_uncertainty: float = 0.0
+    patience: float = 3600.0
+    min_speed: float = 0.5
+    migrate: float = 1.5
+
+    def spec(self, model: str | None = None) -> str:
+        """The policy spec string (`scored:...`), with `model=DIR` when given."""
+        args = [f"{f.name}={getattr(self, f.name):.6g}" for f in fields(self)]
+        if model:
+            args.insert(0, f"model={model}")
+        return "scored:" + ",".join(args)
+
+    def policy(self, model: str | None) -> Scored:
+        return Scored(model=model, **asdict(self))
