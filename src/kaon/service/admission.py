@@ -1,5 +1,9 @@
 """Submit-time checks beyond the schema: a request no node could ever satisfy is rejected at once
-with the reason, instead of waiting in the queue forever."""
+with the reason, instead of waiting in the queue forever.
+
+Those are 409 Conflict, not 422: the request is well formed (the schema, which promises what is
+accepted, cannot know the cluster, whose nodes come and go while the service runs); it conflicts
+with the cluster as it is now. 422 stays for input that is wrong whatever the cluster."""
 
 from __future__ import annotations
 
@@ -8,13 +12,19 @@ from kaon.service.schemas import JobCreate
 from kaon.store.records import NewJob
 
 
-class AdmissionError(ValueError):
-    """A job the cluster can never run; `field` names the offending request field."""
+CONFLICT = 409
+INVALID = 422
 
-    def __init__(self, field: str, message: str) -> None:
+
+class AdmissionError(ValueError):
+    """A refused request; `field` names the offending request field, `status` is 409 (the cluster
+    cannot run it) or 422 (invalid in itself)."""
+
+    def __init__(self, field: str, message: str, status: int = INVALID) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.status = status
 
 
 def admit(body: JobCreate, cluster: ClusterSpec, default_time_limit_s: float) -> NewJob:
@@ -24,7 +34,7 @@ def admit(body: JobCreate, cluster: ClusterSpec, default_time_limit_s: float) ->
         by_lower = {t.lower(): t for t in names}
         unknown = [t for t in body.gpu_types if t.strip().lower() not in by_lower]
         if unknown:
-            raise AdmissionError("gpu_types", f"unknown GPU type(s) {unknown}; this cluster has {list(names)}")
+            raise AdmissionError("gpu_types", f"unknown GPU type(s) {unknown}; this cluster has {list(names)}", CONFLICT)
         types = tuple(dict.fromkeys(by_lower[t.strip().lower()] for t in body.gpu_types))
     per_type = cluster.gpus_per_type()
     allowed = [i for i, t in enumerate(names) if types is None or t in types]
@@ -34,6 +44,7 @@ def admit(body: JobCreate, cluster: ClusterSpec, default_time_limit_s: float) ->
             "gpus",
             f"needs {body.gpus} GPUs, more than any allowed GPU type has in total "
             f"(the most is {int(per_type[largest])} {names[largest]})",
+            CONFLICT,
         )
     return NewJob(
         command=tuple(body.command),

@@ -93,7 +93,7 @@ class _Servers:
 
 
 async def _admission_error(_: Request, exc: Exception) -> JSONResponse:
-    """The same shape as FastAPI's own 422s, so clients read one error format."""
+    """The same shape as FastAPI's own 422s, so clients read one error format (409 or 422)."""
     assert isinstance(exc, AdmissionError)
     loc = ["body", *(int(p) if p.isdigit() else p for p in exc.field.split("."))]
-    return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": exc.message, "type": "value_error"}]})
+    return JSONResponse(status_code=exc.status, content={"detail": [{"loc": loc, "msg": exc.message, "type": "value_error"}]})

@@ -45,7 +45,7 @@ def _submit(service: Service, principal: Principal, bodies: list[JobCreate], bat
         try:
             new.append(admit(_owned(principal, body), cluster, limit))
         except AdmissionError as e:
-            raise (AdmissionError(f"jobs.{i}.{e.field}", e.message) if batch else e) from None
+            raise (AdmissionError(f"jobs.{i}.{e.field}", e.message, e.status) if batch else e) from None
     now = time.time()
 
     def audit(conn: Connection, records: Sequence[JobRecord]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from kaon.policy.base import PolicyParamError
 from kaon.predict.model import PredictorError
@@ -21,7 +21,7 @@ Retrainers = Annotated[Principal, Depends(require(Action.RETRAIN))]
 class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = False
+    force: StrictBool = False
     """Refit even if fewer than the configured number of new jobs completed (at least 2 must have)."""
 
 
