@@ -1,6 +1,6 @@
 """`kaon train` and `kaon explain-decision`: train a learned scheduler, and ask why it chose a job.
 
-`kaon train --trace T --cluster C --until DATE --algo ppo|ddpg|trpo|mbrl --out DIR` fits the
+`kaon train --trace T --cluster C --until DATE --algo ppo|ddpg|trpo|mbrl|es --out DIR` fits the
 runtime predictor on the history before DIR's `--until`, trains the agent on episodes drawn from
 that history, and writes DIR (see docs/LEARNING.md); `--resume DIR` continues it on a new trace.
 `--from-db URL` instead of `--trace` trains on the jobs a `kaon serve` database saw complete
@@ -56,7 +56,7 @@ def train_command(
     ] = None,
     cluster: Annotated[str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name")] = "",
     until: Annotated[str | None, typer.Option("--until", help="train on history before this (ISO date or seconds)")] = None,
-    algo: Annotated[str, typer.Option("--algo", help="ppo, ddpg, trpo or mbrl")] = "ppo",
+    algo: Annotated[str, typer.Option("--algo", help="ppo, ddpg, trpo, mbrl or es")] = "ppo",
     out: Annotated[Path | None, typer.Option("--out", help="model directory to write")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="continue training the model in DIR")] = None,
     format: Annotated[str | None, typer.Option("--format", help="trace format (default: detected)")] = None,
@@ -71,10 +71,16 @@ def train_command(
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="write TensorBoard logs in DIR")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    population: Annotated[int, typer.Option("--population", min=2, help="es: parameter vectors per generation")] = 8,
+    generations: Annotated[int, typer.Option("--generations", min=1, help="es: generations")] = 6,
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="es: history windows replayed per vector")] = 4,
+    episode_days: Annotated[float, typer.Option("--episode-days", min=0.01, help="es: days per window")] = 1.0,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="es: replays in parallel processes")] = 1,
 ) -> None:
     """Train a learned scheduler (`learned:path=DIR`)."""
     from kaon.learn.artifacts import ALGORITHMS, ArtifactError, Manifest
     from kaon.learn.env import EnvConfig, RewardWeights
+    from kaon.learn.evolve import EvolutionConfig
     from kaon.learn.train import TrainSpec
     from kaon.learn.train import resume as resume_training
     from kaon.learn.train import train
@@ -101,6 +107,10 @@ def train_command(
         spec = TrainSpec(
             algo, env, timesteps=timesteps, n_envs=envs, subproc=subproc, seed=seed,
             checkpoint_every=checkpoint_every, tensorboard=tensorboard, progress_bar=progress,
+            evolution=EvolutionConfig(
+                population=population, generations=generations, elite=max(1, population // 4), episodes=episodes,
+                episode_days=episode_days, workers=workers,
+            ),
         )
         if resume is not None:
             Manifest.load(resume)

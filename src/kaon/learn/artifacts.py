@@ -2,7 +2,8 @@
 
     DIR/manifest.json   algorithm, features, reward weights, env and planner settings, and one
                         entry per training run (trace, its sha256, window, timesteps, metrics)
-    DIR/agent.zip       the stable-baselines3 model (absent for `mbrl`, which learns nothing more)
+    DIR/agent.zip       the stable-baselines3 model (absent for `mbrl`, which learns nothing more,
+                        and for `es`, whose learned `scored` parameters are in the manifest)
     DIR/predictor/      the `RuntimePredictor` fitted on the history before `--until`
 
 Loading unpickles the agent and the predictor: load only directories you trust.
@@ -12,18 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kaon.learn.env import EnvConfig, RewardWeights
 from kaon.learn.planner import PlannerConfig
+from kaon.policy.scored import ScoredParams
 
 MANIFEST = "manifest.json"
 AGENT = "agent.zip"
 PREDICTOR = "predictor"
 FORMAT_VERSION = 1
-ALGORITHMS = ("ppo", "ddpg", "trpo", "mbrl")
+ALGORITHMS = ("ppo", "ddpg", "trpo", "mbrl", "es")
+NO_AGENT = ("mbrl", "es")
+"""Algorithms whose directory has no `agent.zip`."""
 
 
 class ArtifactError(ValueError):
@@ -49,9 +53,11 @@ class Manifest:
     planner: PlannerConfig
     runs: tuple[TrainingRun, ...] = field(default=())
     format: int = FORMAT_VERSION
+    scored: ScoredParams | None = None
+    """`es` only: the learned parameters of the `scored` policy."""
 
     def with_run(self, run: TrainingRun) -> Manifest:
-        return Manifest(self.algorithm, self.features, self.gpu_types, self.env, self.planner, (*self.runs, run))
+        return replace(self, runs=(*self.runs, run))
 
     def save(self, directory: Path) -> None:
         doc = asdict(self)
@@ -78,6 +84,7 @@ class Manifest:
                 env=EnvConfig(**env),
                 planner=PlannerConfig(**doc["planner"]),
                 runs=tuple(TrainingRun(**r) for r in doc["runs"]),
+                scored=ScoredParams(**doc["scored"]) if doc.get("scored") is not None else None,
             )
         except (KeyError, TypeError) as e:
             raise ArtifactError(f"{path}: missing or malformed field {e}") from None

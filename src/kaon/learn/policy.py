@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from kaon.learn.artifacts import AGENT, PREDICTOR, ArtifactError, Manifest
+from kaon.learn.artifacts import AGENT, NO_AGENT, PREDICTOR, ArtifactError, Manifest
 from kaon.learn.observe import Candidates, Observer, resolve
 from kaon.learn.planner import Planner
-from kaon.core.placement import Placement
+from kaon.core.placement import Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
 from kaon.predict.features import RunningHistory
 from kaon.predict.model import RuntimePredictor
@@ -67,8 +67,8 @@ def estimator_factory(directory: Path) -> Callable[[], OnlineEstimator]:
 
 
 def load_model(manifest: Manifest, directory: Path) -> object | None:
-    """The stable-baselines3 agent, or None for `mbrl`."""
-    if manifest.algorithm == "mbrl":
+    """The stable-baselines3 agent, or None for `mbrl` and `es`."""
+    if manifest.algorithm in NO_AGENT:
         return None
     from kaon.learn.agents import load_agent
 
@@ -124,3 +124,40 @@ class LearnedScheduler:
 
     def decide(self, view: SchedulerView, placer: Policy) -> Decision:
         return Decision(starts=[s for s, _ in self.choices(view, placer)])
+
+
+class AgentPolicy(Policy):
+    """A `LearnedScheduler` (agent or planner) as a policy: it places with `Policy.place` (fastest
+    type with room), as in training, and never preempts."""
+
+    name = "learned-agent"
+    summary = "an RL agent or planner choosing one pending job at a time"
+
+    def __init__(self, scheduler: LearnedScheduler, placement: PlacementStrategy) -> None:
+        super().__init__(placement)
+        self.scheduler = scheduler
+
+    def decide(self, view: SchedulerView) -> Decision:
+        return self.scheduler.decide(view, self)
+
+    def job_arrived(self, job: JobState, now: float) -> None:
+        self.scheduler.observer.arrived(job, now)
+
+    def job_finished(self, job: JobState, now: float) -> None:
+        self.scheduler.observer.finished(job, now)
+
+
+def load_policy(directory: str | Path, placement: PlacementStrategy) -> Policy:
+    """The policy a model directory defines: `scored` with the learned parameters for `es`, else
+    its agent or planner."""
+    directory = Path(directory)
+    manifest = Manifest.load(directory)
+    if manifest.algorithm != "es":
+        return AgentPolicy(LearnedScheduler(directory), placement)
+    if manifest.scored is None:
+        raise ArtifactError(f"{directory}: algorithm es but the manifest has no field scored")
+    policy = manifest.scored.policy(None)
+    policy.placement = placement
+    factory = estimator_factory(directory)
+    policy.estimator = factory()
+    return policy

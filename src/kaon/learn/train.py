@@ -2,7 +2,9 @@
 
 `train` fits the runtime predictor on the jobs finished by `until` (`kaon.predict.evaluate.
 fit_until`), so the agent's runtime features are exactly what the deployed policy will see, then
-trains on episodes drawn from the jobs submitted before `until`. `resume` continues a saved agent
+trains on episodes drawn from the jobs submitted before `until`. `es` searches the parameters of
+the preemptive `scored` policy instead (`kaon.learn.evolve`) and records its own metrics: the
+best objective relative to the start point, episodes and replays. `resume` continues a saved agent
 on a new trace with its predictor unchanged. Both finish with a short evaluation on fixed episode
 seeds: the agent's mean episode return and average JCT next to first-fit in queue order (action 0
 at every step) and a uniformly random valid choice, recorded in the manifest.
@@ -12,15 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from kaon.core.cluster import ClusterSpec
 from kaon.core.job import Trace
-from kaon.learn.artifacts import AGENT, PREDICTOR, ArtifactError, Manifest, TrainingRun, file_sha256
+from kaon.learn.artifacts import AGENT, NO_AGENT, PREDICTOR, ArtifactError, Manifest, TrainingRun, file_sha256
 from kaon.learn.env import EnvConfig, SchedulingEnv
+from kaon.learn.evolve import EvolutionConfig, Generation, evolve
 from kaon.learn.observe import resolve
 from kaon.learn.planner import PlannerConfig
 from kaon.learn.policy import Chooser, Context, LearnedScheduler, estimator_factory
@@ -47,6 +50,8 @@ class TrainSpec:
     """Write TensorBoard logs under DIR/tensorboard."""
     progress_bar: bool = False
     eval_episodes: int = 3
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    """`es` only: the search's population, generations, episodes and workers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,8 @@ def _run(
     train_trace = window(trace, None, until_s) if until_s is not None else trace
     if len(train_trace) == 0:
         raise ArtifactError(f"{trace.source}: no job submitted before {until}")
+    if spec.algo == "es":
+        return _run_evolution(trace, trace_file, cluster, until, until_s, spec, out, manifest)
 
     estimators = estimator_factory(out)
 
@@ -137,7 +144,7 @@ def _run(
 
     wall0 = time.perf_counter()
     steps = 0
-    if spec.algo != "mbrl":
+    if spec.algo not in NO_AGENT:
         steps = _learn(spec.algo, out, spec, make, resume_from)
     wall = time.perf_counter() - wall0
     manifest.save(out)
@@ -147,6 +154,32 @@ def _run(
     metrics |= _baselines(make, spec)
     run = TrainingRun(trace.source, file_sha256(trace_file), until, len(train_trace), steps, metrics)
     final = manifest.with_run(run)
+    final.save(out)
+    return final
+
+
+def _run_evolution(
+    trace: Trace, trace_file: Path, cluster: ClusterSpec, until: str, until_s: float | None,
+    spec: TrainSpec, out: Path, manifest: Manifest,
+) -> Manifest:
+    """`es`: search `scored`'s parameters from the manifest's (or the defaults), save the best."""
+    cut = until_s if until_s is not None else trace.jobs[-1].submit_time + 1.0
+    config = replace(spec.evolution, reward=spec.env.reward, restart_overhead_s=spec.env.restart_overhead_s, seed=spec.seed)
+
+    def show(g: Generation) -> None:
+        if spec.progress_bar:
+            print(f"generation {g.index + 1}/{config.generations}: best {g.best_objective:.4f}, mean {g.mean_objective:.4f}")
+
+    result = evolve(trace, cut, cluster, str(out / PREDICTOR), config, manifest.scored, show)
+    metrics = {
+        "train_wall_s": result.wall_s,
+        "objective_vs_start": result.objective,
+        "episodes": float(result.episodes),
+        "replays": float(result.replays),
+    }
+    n_train = len(window(trace, None, cut))
+    run = TrainingRun(trace.source, file_sha256(trace_file), until, n_train, result.replays, metrics)
+    final = replace(manifest, scored=result.best).with_run(run)
     final.save(out)
     return final
 
@@ -173,6 +206,7 @@ def resume(
     spec = TrainSpec(
         manifest.algorithm, manifest.env, manifest.planner, spec.timesteps, spec.n_envs, spec.subproc, spec.seed,
         spec.n_steps, spec.checkpoint_every, spec.tensorboard, spec.progress_bar, spec.eval_episodes,
+        spec.evolution,
     )
-    agent = directory / AGENT if manifest.algorithm != "mbrl" else None
+    agent = directory / AGENT if manifest.algorithm not in NO_AGENT else None
     return _run(trace, trace_file, cluster, until, until_s, spec, directory, manifest, agent)

@@ -1,0 +1,225 @@
+"""`--algo es`: policy search over the `scored` policy by the cross-entropy method.
+
+Why a search over a few parameters and not a network: the policies that win on Philly are
+preemptive, and a preemptive decision is a whole ranking of hundreds of jobs re-made at every
+event; an agent choosing one job per step (PPO in `SchedulingEnv`) pays ~15 ms per step and
+would need millions of steps to learn even LAS. Here the policy is `kaon.policy.scored` (a rank
+that weighs the predictor's remaining time, attained service, GPUs and uncertainty, plus where
+long jobs may run and when they move to faster GPUs), and what is learned are its parameters:
+black-box, episodic RL, as in Salimans et al., "Evolution Strategies as a Scalable Alternative to
+Reinforcement Learning" (2017), with the cross-entropy method's elite update (Rubinstein 1999).
+
+An episode is a window of the training history (`episode_days` from a random start before the
+cut, arrivals scaled by a load from `loads`) replayed whole by the simulator. Its cost is the
+negated return of `SchedulingEnv`'s reward over the episode,
+
+    cost = ( alpha * sum of JCTs - beta * busy GPU-seconds ) / G / 3600,
+
+divided by the same cost under the initial parameters on the same episode, so episodes of
+different sizes weigh alike; the objective is the mean over episodes (1.0 = the start point).
+Each generation samples `population` parameter vectors from a diagonal Gaussian, replays every
+episode under each (in `workers` processes), and moves the Gaussian to the best `elite` of them.
+The best vector seen is kept, not the last mean.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kaon.core.cluster import ClusterSpec
+from kaon.core.job import Trace
+from kaon.learn.env import RewardWeights
+from kaon.learn.policy import PreloadedEstimator
+from kaon.policy.scored import Scored, ScoredParams
+from kaon.predict.model import RuntimePredictor
+from kaon.sim.engine import SimConfig, simulate
+from kaon.sim.metrics import compute_metrics
+from kaon.traces.scenario import scale_load, window
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Where a coordinate of the search vector lives and how it maps to a parameter."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    """Searched as log10 of the parameter (seconds spread over decades)."""
+
+
+SPACE = (
+    Box("w_remaining", -0.5, 2.0),
+    Box("w_attained", -0.5, 2.0),
+    Box("w_gpus", -1.0, 2.0),
+    Box("w_uncertainty", -1.0, 1.0),
+    Box("patience", 1.5, 5.5, log=True),
+    Box("min_speed", 0.0, 1.0),
+    Box("migrate", 1.05, 4.0),
+)
+"""The search space. A vector outside it is clipped to it before use."""
+
+
+def to_vector(p: ScoredParams) -> np.ndarray:
+    return np.array([math.log10(getattr(p, b.name)) if b.log else getattr(p, b.name) for b in SPACE])
+
+
+def from_vector(x: np.ndarray) -> ScoredParams:
+    vals = {}
+    for b, v in zip(SPACE, x):
+        v = float(np.clip(v, b.low, b.high))
+        vals[b.name] = 10.0**v if b.log else v
+    return ScoredParams(**vals)
+
+
+@dataclass(frozen=True, slots=True)
+class EvolutionConfig:
+    population: int = 8
+    generations: int = 6
+    elite: int = 2
+    sigma: float = 0.35
+    """Initial standard deviation, as a fraction of each coordinate's range."""
+    episodes: int = 4
+    episode_days: float = 1.0
+    lookback_days: float = 14.0
+    """Episodes start within this many days before the cut: the recent history, which the
+    cluster's future resembles most (the trace's first weeks are sparse)."""
+    loads: tuple[float, ...] = (1.0, 2.0)
+    """Arrival scale factors; episodes cycle through them."""
+    reward: RewardWeights = field(default_factory=RewardWeights)
+    restart_overhead_s: float = 30.0
+    seed: int = 0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.population < 2 or not 1 <= self.elite < self.population:
+            raise ValueError(f"need population >= 2 and 1 <= elite < population; got {self.population}, {self.elite}")
+        if self.generations < 1 or self.episodes < 1 or not self.episode_days > 0 or not self.sigma > 0:
+            raise ValueError("generations, episodes, episode_days and sigma must be positive")
+        if not self.loads or min(self.loads) <= 0:
+            raise ValueError(f"loads must be positive factors, got {self.loads}")
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    index: int
+    best_objective: float
+    mean_objective: float
+    best: ScoredParams
+
+
+@dataclass(frozen=True)
+class EvolutionResult:
+    best: ScoredParams
+    objective: float
+    generations: tuple[Generation, ...]
+    episodes: int
+    replays: int
+    wall_s: float
+
+
+def episodes(trace: Trace, until_s: float, config: EvolutionConfig) -> list[Trace]:
+    """`config.episodes` windows of the history submitted before `until_s`, seeded."""
+    history = window(trace, None, until_s)
+    if not history.jobs:
+        raise ValueError(f"{trace.source}: no job submitted before the cut")
+    span = config.episode_days * 86400.0
+    first = max(history.jobs[0].submit_time, until_s - config.lookback_days * 86400.0)
+    latest = max(first, until_s - span)
+    rng = np.random.default_rng(config.seed)
+    out = []
+    for k in range(config.episodes):
+        start = float(rng.uniform(first, latest))
+        ep = scale_load(window(history, start, min(start + span, until_s)), config.loads[k % len(config.loads)])
+        if ep.jobs:
+            out.append(ep)
+    if not out:
+        raise ValueError(f"{trace.source}: every training window before the cut is empty")
+    return out
+
+
+@functools.cache
+def _predictor(model: str) -> RuntimePredictor:
+    """One unpickling per process: a replay of a day costs about as much as loading the model."""
+    return RuntimePredictor.load(model)
+
+
+def scored_policy(params: ScoredParams, model: str | None) -> Scored:
+    """`scored` with `params`, its estimates from the predictor saved in `model` (loaded once)."""
+    policy = params.policy(None)
+    if model:
+        policy.estimator = PreloadedEstimator(_predictor(model))
+    return policy
+
+
+def episode_cost(
+    params: ScoredParams, model: str | None, ep: Trace, cluster: ClusterSpec, reward: RewardWeights, overhead: float
+) -> float:
+    """The negated episode return of `SchedulingEnv`'s reward under `params`."""
+    result = simulate(ep, cluster, scored_policy(params, model), SimConfig(restart_overhead_s=overhead))
+    m = compute_metrics(result)
+    done = m.jobs - m.unfinished
+    busy = m.gpu_util * result.total_gpus * m.makespan_s if done else 0.0
+    return (reward.alpha * m.avg_jct_s * done - reward.beta * busy) / result.total_gpus / reward.time_scale_s
+
+
+def _cost_task(args: tuple[ScoredParams, str | None, Trace, ClusterSpec, RewardWeights, float]) -> float:
+    return episode_cost(*args)
+
+
+def evolve(
+    trace: Trace,
+    until_s: float,
+    cluster: ClusterSpec,
+    model: str | None,
+    config: EvolutionConfig,
+    start: ScoredParams | None = None,
+    progress: Callable[[Generation], None] | None = None,
+) -> EvolutionResult:
+    """Search `scored`'s parameters on episodes of `trace` before `until_s`; see the module doc."""
+    t0 = time.perf_counter()
+    eps = episodes(trace, until_s, config)
+    start = start or ScoredParams()
+    rng = np.random.default_rng(config.seed + 1)
+    span = np.array([b.high - b.low for b in SPACE])
+    mean, std = to_vector(start), config.sigma * span
+    replays = 0
+
+    def costs(candidates: list[ScoredParams], pool: ProcessPoolExecutor | None) -> np.ndarray:
+        nonlocal replays
+        tasks = [(c, model, ep, cluster, config.reward, config.restart_overhead_s) for c in candidates for ep in eps]
+        replays += len(tasks)
+        values = list(pool.map(_cost_task, tasks)) if pool else [_cost_task(t) for t in tasks]
+        return np.array(values, dtype=np.float64).reshape(len(candidates), len(eps))
+
+    pool = ProcessPoolExecutor(config.workers) if config.workers > 1 else None
+    try:
+        reference = costs([start], pool)[0]
+        scale = np.where(np.abs(reference) > 1e-12, np.abs(reference), 1.0)
+        best, best_obj = start, 1.0 if reference.any() else 0.0
+        history: list[Generation] = []
+        for g in range(config.generations):
+            xs = mean + std * rng.standard_normal((config.population, len(SPACE)))
+            cands = [from_vector(x) for x in xs]
+            objective = (costs(cands, pool) / scale).mean(axis=1)
+            order = np.argsort(objective, kind="stable")
+            if objective[order[0]] < best_obj:
+                best, best_obj = cands[order[0]], float(objective[order[0]])
+            elite = np.array([to_vector(cands[i]) for i in order[: config.elite]])
+            mean = elite.mean(axis=0)
+            std = np.maximum(0.7 * std + 0.3 * elite.std(axis=0), 0.02 * span)
+            gen = Generation(g, float(objective[order[0]]), float(objective.mean()), cands[order[0]])
+            history.append(gen)
+            if progress:
+                progress(gen)
+    finally:
+        if pool:
+            pool.shutdown()
+    return EvolutionResult(best, best_obj, tuple(history), len(eps), replays, time.perf_counter() - t0)

@@ -1,0 +1,65 @@
+"""`--algo es`: the search improves on a bad start on the burst problem, and its artifact is the
+`scored` policy with the learned parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kaon.learn.artifacts import Manifest
+from kaon.learn.evolve import SPACE, EvolutionConfig, episodes, evolve, from_vector, to_vector
+from kaon.learn.train import TrainSpec, train
+from kaon.policy.registry import make_policy
+from kaon.policy.scored import ScoredParams
+from kaon.predict.evaluate import fit_until
+from kaon.sim.engine import simulate
+from tests.learn.conftest import BURST_GAP_S, ENV, ONE_GPU, burst_trace
+
+CUT = 30 * BURST_GAP_S
+SMALL = EvolutionConfig(population=6, generations=3, elite=2, episodes=2, episode_days=0.5, loads=(1.0,))
+
+
+def test_vectors_round_trip_and_are_clipped_to_the_space() -> None:
+    p = ScoredParams(w_attained=0.3, patience=7200.0, min_speed=0.4, migrate=2.0)
+    assert to_vector(from_vector(to_vector(p))) == pytest.approx(to_vector(p))
+    wild = from_vector(np.full(len(SPACE), 1e6))
+    assert wild.min_speed == 1.0 and wild.migrate == 4.0 and wild.patience == pytest.approx(10**5.5)
+
+
+def test_episodes_come_only_from_before_the_cut() -> None:
+    trace = burst_trace()
+    eps = episodes(trace, CUT, SMALL)
+    assert eps and all(j.submit_time < CUT for ep in eps for j in ep.jobs)
+    assert {j.job_id for ep in eps for j in ep.jobs} <= {j.job_id for j in trace.jobs if j.submit_time < CUT}
+
+
+def test_search_learns_shortest_first_from_a_longest_first_start(tmp_path: Path) -> None:
+    trace = burst_trace()
+    fit_until(trace, CUT).save(tmp_path / "predictor")
+    bad = ScoredParams(w_remaining=-0.5, w_attained=0.0, w_gpus=0.0, patience=1e5, min_speed=0.0, migrate=4.0)
+    result = evolve(trace, CUT, ONE_GPU, str(tmp_path / "predictor"), SMALL, start=bad)
+    # The objective is the episodes' total JCT relative to the start's: longest-first on bursts of
+    # 100 s and 3,000 s jobs costs far more than shortest-first.
+    assert result.objective < 0.8
+    assert result.best.w_remaining > 0
+    assert len(result.generations) == 3 and result.replays == (1 + 3 * 6) * result.episodes
+
+
+def test_es_artifact_is_scored_with_the_learned_parameters(tmp_path: Path) -> None:
+    trace = burst_trace()
+    (trace_file := tmp_path / "burst.txt").write_text("burst\n")
+    spec = TrainSpec("es", ENV, evolution=EvolutionConfig(population=3, generations=1, elite=1, episodes=1, episode_days=0.3, loads=(1.0,)))
+    out = tmp_path / "es"
+    manifest = train(trace, trace_file, ONE_GPU, "30 bursts", CUT, spec, out)
+    loaded = Manifest.load(out)
+    assert loaded.algorithm == "es" and loaded.scored == manifest.scored is not None
+    assert not (out / "agent.zip").exists()
+    assert {"train_wall_s", "objective_vs_start", "episodes", "replays"} <= set(loaded.runs[-1].metrics)
+    test = burst_trace(8, seed=5)
+    learned = simulate(test, ONE_GPU, make_policy(f"learned:path={out}"))
+    direct = simulate(test, ONE_GPU, make_policy(loaded.scored.spec(str(out / "predictor"))))
+    assert [(j.job_id, j.first_start, j.finish_time) for j in learned.jobs] == [
+        (j.job_id, j.first_start, j.finish_time) for j in direct.jobs
+    ]
