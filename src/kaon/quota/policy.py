@@ -102,59 +102,58 @@ class _Pending:
 
 
 class _Admissible(Mapping[str, JobState]):
-    """`pending` restricted to jobs whose queue has room for them on some allowed type.
+    """`pending` restricted, per queue, to its highest-priority jobs (then queue order) that fit
+    in its room: each on some allowed type, and all of them together within the queue's room
+    summed over types. Reserved reclaimers are always in. Order: the view's.
 
-    Iteration walks only the queues that have room at all and merges their jobs back into the
-    view's order by position, so a queue at its limit with thousands of waiting jobs costs nothing;
-    filtering all of `pending` made every decision O(pending). A job's check is two dict lookups:
-    a queue's best room over a set of types is computed once per decision."""
+    Showing the inner policy every job whose queue had room for it alone let it fill the cluster
+    with one queue's jobs when the queue could start only a few: those starts were refused
+    afterwards, the GPUs they took in the inner policy's plan hid other queues' jobs until the
+    next event, and placing them was most of a decision's time. Selecting walks each queue's
+    priority list only until its room is spent, so a queue at its limit with thousands of waiting
+    jobs costs nothing."""
 
     def __init__(
         self,
         pending: Mapping[str, JobState],
-        by_row: Mapping[int, Mapping[str, _Pending]],
+        by_priority: Mapping[int, SortedList],
         entries: Mapping[str, _Pending],
         room: list[list[int]],
         waiting: Mapping[str, object],
     ) -> None:
         self._pending = pending
-        self._by_row = by_row
-        self._entries = entries
-        self._room = room
-        self._waiting = waiting
-        self._best: dict[tuple[int, tuple[int, ...]], int] = {}
-        self._waiting_rows = {entries[j].row for j in waiting if j in entries}
-
-    def _ok(self, e: _Pending) -> bool:
-        if e.job.job_id in self._waiting:
-            return True  # a reclaimer: its quota is already reserved
-        best = self._best.get((e.row, e.types))
-        if best is None:
-            room = self._room[e.row]
-            best = self._best[(e.row, e.types)] = max((room[t] for t in e.types), default=0)
-        return e.job.num_gpus <= best
+        shown = {j: entries[j] for j in waiting if j in entries}
+        for row, keys in by_priority.items():
+            budget = sum(room[row])
+            if budget <= 0:
+                continue
+            best: dict[tuple[int, ...], int] = {}
+            for _, _, job_id in keys:
+                e = entries[job_id]
+                g = e.job.num_gpus
+                if g > budget or job_id not in pending or job_id in shown:
+                    continue
+                fits = best.get(e.types)
+                if fits is None:
+                    fits = best[e.types] = max((room[row][t] for t in e.types), default=0)
+                if g <= fits:
+                    shown[job_id] = e
+                    budget -= g
+                    if budget == 0:
+                        break
+        self._order = sorted(shown, key=lambda k: shown[k].pos)
+        self._shown = shown
 
     def __getitem__(self, key: str) -> JobState:
-        job = self._pending[key]
-        e = self._entries.get(key)
-        if e is None or not self._ok(e):
+        if key not in self._shown:
             raise KeyError(key)
-        return job
-
-    def _stream(self, jobs: Mapping[str, _Pending]) -> Iterator[tuple[int, str]]:
-        pending = self._pending
-        return ((e.pos, k) for k, e in jobs.items() if k in pending and self._ok(e))
+        return self._pending[key]
 
     def __iter__(self) -> Iterator[str]:
-        streams = [
-            self._stream(jobs)
-            for row, jobs in self._by_row.items()
-            if jobs and (max(self._room[row]) > 0 or row in self._waiting_rows)
-        ]
-        return (k for _, k in heapq.merge(*streams))
+        return iter(self._order)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self._order)
 
 
 class QuotaPolicy(Policy):
@@ -182,8 +181,6 @@ class QuotaPolicy(Policy):
         self._pending: dict[int, SortedList] = {}
         """Queue row -> pending (-priority, queue seq, job_id): who reclaims first."""
         self._pending_jobs: dict[str, _Pending] = {}
-        self._by_row: dict[int, dict[str, _Pending]] = {}
-        """Queue row -> its pending jobs in the view's order (dicts keep insertion order)."""
         self._running: dict[tuple[int, int], SortedList] = {}
         """(queue row, type) -> running (-start seq, job_id): newest-started first."""
         self._running_key: dict[str, tuple[int, str]] = {}
@@ -205,13 +202,11 @@ class QuotaPolicy(Policy):
         e = _Pending(job, row, self._pos, (-job.spec.priority, self._seq, job.job_id))
         self._pending.setdefault(row, SortedList()).add(e.key)
         self._pending_jobs[job.job_id] = e
-        self._by_row.setdefault(row, {})[job.job_id] = e
 
     def _dequeue(self, job: JobState) -> None:
         e = self._pending_jobs.pop(job.job_id, None)
         if e is not None:
             self._pending[e.row].remove(e.key)
-            del self._by_row[e.row][job.job_id]
 
     def _release(self, job: JobState) -> None:
         held = self._holding.pop(job.job_id, None)
@@ -257,12 +252,10 @@ class QuotaPolicy(Policy):
 
     def _follow_view_order(self, pending: Mapping[str, JobState]) -> None:
         """Renumber the pending jobs in the view's order (once, see `_in_view_order`)."""
-        self._by_row = {row: {} for row in self._by_row}
         for pos, job_id in enumerate(pending, start=1):
             e = self._pending_jobs.get(job_id)
             if e is not None:
                 e.pos = pos
-                self._by_row[e.row][job_id] = e
         self._pos = len(pending)
         self._in_view_order = True
 
@@ -281,7 +274,7 @@ class QuotaPolicy(Policy):
         for row, t, g in waiting.values():
             usage.add(row, t, g)
 
-        admissible = _Admissible(view.pending, self._by_row, self._pending_jobs, usage.room(), waiting)
+        admissible = _Admissible(view.pending, self._pending, self._pending_jobs, usage.room(), waiting)
         inner = self.inner.decide(SchedulerView(view.now, admissible, view.running, view.capacity, view.cluster))
         decision = Decision(preempts=list(inner.preempts), wake_at=inner.wake_at)
         cap = view.capacity.copy()
