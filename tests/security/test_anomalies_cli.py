@@ -1,4 +1,4 @@
-"""`kaon anomalies` against a running in-process server (the client verb over HTTP)."""
+"""`kaon anomalies` and `kaon admin release` against a running in-process server (client verbs over HTTP)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from kaon.cli import anomalies
+from kaon.cli import admin, anomalies
 from kaon.service.app import create_app
 from kaon.service.client import KaonClient
 from kaon.service.settings import ServiceSettings
@@ -23,7 +23,7 @@ def app_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     (tmp_path / "c.yaml").write_text("name: a\ngpu_types: {v100: {speed: 1.0}}\nnodes:\n  - {type: v100, count: 1, gpus: 1}\n")
     settings = ServiceSettings(
         db_url=f"sqlite:///{tmp_path / 'kaon.db'}", cluster=str(tmp_path / "c.yaml"), state_dir=tmp_path / "s",
-        dev_no_auth=True, poll_interval_s=0.02,
+        dev_no_auth=True, poll_interval_s=0.02, hold_anomalous=True,
     )  # fmt: skip
     client = TestClient(create_app(settings))
     client.__enter__()
@@ -39,6 +39,7 @@ def app_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setattr(KaonClient, "close", lambda self: None)  # the app client outlives each verb
     app = typer.Typer()
     anomalies.register(app)
+    admin.register(app)
     app.command("noop")(lambda: None)
     yield app
     client.__exit__(None, None, None)
@@ -60,3 +61,16 @@ def test_anomalies_verb_prints_flags(app_cli: typer.Typer) -> None:
     assert {"kind": "failures", "subject": "user mallory"}.items() <= flags[0].items()
     text = runner.invoke(app_cli, ["anomalies"]).output
     assert "failures" in text and "user mallory" in text
+
+
+def test_admin_release_verb(app_cli: typer.Typer) -> None:
+    jobs = [{"command": ["true"], "gpus": 1, "user": "eve"} for _ in range(20)]
+    held = KaonClient().submit_batch(jobs)[-1]["id"]
+    runner = CliRunner()
+    stop = time.monotonic() + 30
+    while not KaonClient().explain(held)["held"] and time.monotonic() < stop:
+        time.sleep(0.05)
+    r = runner.invoke(app_cli, ["admin", "release", str(held), "--reason", "expected sweep"])
+    assert r.exit_code == 0 and r.output.strip() == f"released job {held}", r.output
+    r = runner.invoke(app_cli, ["admin", "release", str(held)])
+    assert r.exit_code == 1 and f"409: job {held} is not held" in r.output
