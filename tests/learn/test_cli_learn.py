@@ -35,3 +35,19 @@ def test_train_then_explain(tmp_path: Path, data_dir: Path) -> None:
 def test_bad_algo_is_a_clear_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(_app(), ["train", "--trace", "x", "--algo", "sarsa", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--algo" in r.output
+
+
+def test_es_train_then_explain_the_rank(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "es"
+    runner = CliRunner()
+    trace = str(data_dir / "traces" / "tiresias-60job.csv")
+    cluster = str(data_dir / "clusters" / "v100-homogeneous.yaml")
+    r = runner.invoke(_app(), ["train", "--trace", trace, "--cluster", cluster, "--until", "20000", "--algo", "es",
+                               "--population", "2", "--generations", "1", "--episodes", "1", "--episode-days", "0.5",
+                               "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "objective_vs_start" in r.output
+    r = runner.invoke(_app(), ["explain-decision", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
+    assert r.exit_code == 0, r.output
+    assert "weight x feature of the rank" in r.output
+    assert "log_remaining_s" in r.output and "attribution" in r.output

@@ -139,17 +139,24 @@ def explain_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Replay TRACE under the model and print the features behind its first start at/after --at."""
-    from kaon.learn.artifacts import ArtifactError
-    from kaon.learn.explain import Explanation, explain
-    from kaon.learn.policy import LearnedScheduler
+    from kaon.learn.artifacts import ArtifactError, Manifest
+    from kaon.learn.explain import Explanation, explain, explain_rank
+    from kaon.learn.policy import LearnedScheduler, load_policy
     from kaon.policy.base import Decision, Policy, SchedulerView
+    from kaon.core.placement import PlacementStrategy
+    from kaon.policy.scored import Scored
     from kaon.sim.engine import SimConfig, simulate
     from kaon.sim.state import JobState
+
+    class Found(Exception):
+        """Ends the replay at the explained decision: nothing after it is needed."""
 
     try:
         scenario = load_scenario(ScenarioSpec(trace, cluster, format, seed=seed))
         at_s = parse_instant(at, scenario.trace)
-        scheduler = LearnedScheduler(model)
+        ranked = Manifest.load(model).algorithm == "es"
+        scheduler = None if ranked else LearnedScheduler(model)
+        inner = load_policy(model, PlacementStrategy.PACKING) if ranked else None
     except (ScenarioError, ArtifactError, ValueError) as e:
         _fail(str(e))
     found: list[Explanation] = []
@@ -157,25 +164,52 @@ def explain_command(
     class Explaining(Policy):
         name = "learned"
         summary = "explaining"
+        preemptive = ranked
 
         def decide(self, view: SchedulerView) -> Decision:
+            if isinstance(inner, Scored):
+                decision = inner.decide(view)
+                if view.now >= at_s and decision.starts:
+                    found.append(explain_rank(inner, decision.starts[0].job, view.now))
+                    raise Found
+                return decision
+            assert scheduler is not None
             choices = scheduler.choices(view, self)
-            if not found and view.now >= at_s and choices:
+            if view.now >= at_s and choices:
                 start, ctx = choices[0]
                 found.append(explain(scheduler, ctx, ctx.cands.jobs.index(start.job)))
+                raise Found
             return Decision(starts=[s for s, _ in choices])
 
         def job_arrived(self, job: JobState, now: float) -> None:
-            scheduler.observer.arrived(job, now)
+            if inner is not None:
+                inner.job_arrived(job, now)
+            else:
+                scheduler.observer.arrived(job, now)  # type: ignore[union-attr]
+
+        def job_started(self, job: JobState, now: float) -> None:
+            if inner is not None:
+                inner.job_started(job, now)
+
+        def job_preempted(self, job: JobState, now: float) -> None:
+            if inner is not None:
+                inner.job_preempted(job, now)
 
         def job_finished(self, job: JobState, now: float) -> None:
-            scheduler.observer.finished(job, now)
+            if inner is not None:
+                inner.job_finished(job, now)
+            else:
+                scheduler.observer.finished(job, now)  # type: ignore[union-attr]
 
-    simulate(scenario.trace, scenario.cluster, Explaining(), SimConfig(horizon_s=None))
+    try:
+        simulate(scenario.trace, scenario.cluster, Explaining(), SimConfig(horizon_s=None))
+    except Found:
+        pass
     if not found:
         _fail(f"no learned start at or after {at}")
     e = found[0]
-    typer.echo(f"t={e.now:.0f}s: started {e.job_id} (slot {e.action}); {e.method}")
+    slot = f" (slot {e.action})" if e.action >= 0 else ""
+    typer.echo(f"t={e.now:.0f}s: started {e.job_id}{slot}; {e.method}")
     for name, value in e.features.items():
         extra = f"  attribution {e.attribution[name]:+.4f}" if e.attribution is not None else ""
         typer.echo(f"  {name:>16} = {value:+.4f}{extra}")

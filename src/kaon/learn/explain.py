@@ -6,6 +6,8 @@
   turn and the drop in the probability the policy gives the chosen action is reported.
 - `mbrl`: the planner's choice comes from its rollouts, not from a feature weighting: the chosen
   job's features are shown without attribution.
+- `es`: the learned `scored` policy ranks every job by a weighted sum of its features (lower runs
+  first); weight x feature for the started job is its explanation, exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kaon.learn.policy import Context, LearnedScheduler
+from kaon.policy.scored import FEATURES, Scored
+from kaon.sim.state import JobState
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,11 @@ def explain(scheduler: LearnedScheduler, ctx: Context, action: int) -> Explanati
         obs[f : window * dim : dim] = 0.0
         attr[n] = float(base - _probabilities(model, obs, mask)[action])
     return Explanation(ctx.now, job_id, action, values, attr, "probability drop when the feature is zeroed")
+
+
+def explain_rank(policy: Scored, job: JobState, now: float) -> Explanation:
+    """Why `scored` started `job` at `now`: the terms of its rank (lower runs first)."""
+    feats = policy.features(job, job.executed_at(now), job.attained_at(now))
+    values = dict(zip(FEATURES, feats))
+    attr = {n: w * f for n, w, f in zip(FEATURES, policy.weights, feats)}
+    return Explanation(now, job.job_id, -1, values, attr, "weight x feature of the rank (lower runs first)")

@@ -37,6 +37,10 @@ from kaon.policy.registry import register
 from kaon.sim.state import JobState
 
 
+FEATURES = ("log_remaining_s", "log1p_attained_gpu_s", "log_gpus", "log_p90_over_p10")
+"""The rank's features, one weight each (`w_remaining`, `w_attained`, `w_gpus`, `w_uncertainty`)."""
+
+
 @register
 class Scored(Psrtf):
     name = "scored"
@@ -80,15 +84,23 @@ class Scored(Psrtf):
         """Predicted remaining wall seconds of `job` after `executed` seconds of running."""
         return max(predicted_total(self._estimates[job.index], executed, self.growth) - executed, self.min_remaining)
 
-    def score(self, job: JobState, executed: float, attained: float) -> float:
+    def features(self, job: JobState, executed: float, attained: float) -> tuple[float, float, float, float]:
+        """The rank's features, in `FEATURES` order. A job started while nobody waited has no
+        estimate yet (they are batched); it is made here when asked (an explanation)."""
+        if job.index not in self._estimates:
+            self._estimates[job.index] = self.estimator.estimate_many([job])[0]
         est = self._estimates[job.index]
-        w_r, w_a, w_g, w_u = self.weights
         return (
-            w_r * math.log(self.left(job, executed))
-            + w_a * math.log1p(attained)
-            + w_g * math.log(job.num_gpus)
-            + w_u * math.log(max(est.p90, 1.0) / max(est.p10, 1.0))
+            math.log(self.left(job, executed)),
+            math.log1p(attained),
+            math.log(job.num_gpus),
+            math.log(max(est.p90, 1.0) / max(est.p10, 1.0)),
         )
+
+    def score(self, job: JobState, executed: float, attained: float) -> float:
+        w_r, w_a, w_g, w_u = self.weights
+        f_r, f_a, f_g, f_u = self.features(job, executed, attained)
+        return w_r * f_r + w_a * f_a + w_g * f_g + w_u * f_u
 
     def pending_key(self, job: JobState) -> float:
         return self.score(job, job.executed, job.attained)
