@@ -97,3 +97,28 @@ def test_params_round_trip_through_the_spec_string() -> None:
     assert isinstance(policy, Scored)
     assert policy.weights == (1.0, 0.25, 1.0, 0.0)
     assert (policy.patience, policy.min_speed, policy.migrate) == (7200.0, 0.6, 2.0)
+
+
+def test_vectorised_ranks_equal_the_scalar_score() -> None:
+    import numpy as np
+
+    from kaon.policy.psrtf import predicted_total
+    from kaon.sim.state import JobState, JobStatus
+
+    rng = np.random.default_rng(3)
+    policy = _scored({}, w_remaining=0.7, w_attained=0.4, w_gpus=-0.3, w_uncertainty=0.2)
+    jobs = []
+    for i in range(200):
+        job = JobState(JobSpec(f"j{i}", 0.0, 1e4, int(rng.choice([1, 2, 8]))), i, np.ones(1))
+        point = float(rng.uniform(10, 5000))
+        policy._estimates[i] = Estimate(point, point * 0.3, point * float(rng.uniform(1, 4)))
+        job.executed, job.attained = float(rng.uniform(0, 3e4)), float(rng.uniform(0, 1e5))
+        if i % 2:
+            job.status, job.run_start = JobStatus.RUNNING, float(rng.uniform(0, 1000))
+        jobs.append(job)
+    now = 1500.0
+    expected = [policy.score(j, j.executed_at(now), j.attained_at(now)) for j in jobs]
+    assert policy.running_keys(jobs, now) == pytest.approx(expected, rel=1e-12)
+    ex = np.array([j.executed_at(now) for j in jobs])
+    totals = policy._totals(ex, *(np.array([getattr(policy._estimates[j.index], f) for j in jobs]) for f in ("point", "p90")))
+    assert totals == pytest.approx([predicted_total(policy._estimates[j.index], e, 2.0) for j, e in zip(jobs, ex)])
