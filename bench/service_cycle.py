@@ -70,13 +70,10 @@ class ScriptedExecutor(Executor):
 
 
 def cycle(service: Service) -> float:
-    """One pass of the loop body (commands, executor events, decision); returns seconds."""
-    loop = service.loop
+    """One pass of the loop (commands, executor events, a decision), driven by hand; seconds."""
     t0 = time.perf_counter()
-    with loop.locked():
-        loop._commands_done()  # noqa: SLF001 - the loop's own cycle, driven by hand
-        loop._events_done(loop.executor.poll())  # noqa: SLF001
-        loop._decide(loop.clock())  # noqa: SLF001
+    service.loop.cycle(decide=True)
+    assert service.loop.last_error is None, service.loop.last_error
     return time.perf_counter() - t0
 
 

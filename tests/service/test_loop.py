@@ -8,11 +8,16 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from kaon.executors.base import Executor, ExecutorEvent, Finished, Recovery, RunRequest
+from kaon.service.runtime import Service, build_service
+from kaon.service.settings import ServiceSettings
 from kaon.store.records import Grant, GrantSlice, JobPhase, NewJob, StopRequest
 from kaon.store.repo import JobStore
 
 API = "/api/v1"
+P, R, C, F = JobPhase.PENDING, JobPhase.RUNNING, JobPhase.COMPLETED, JobPhase.FAILED
 
 
 def _submit(c: TestClient, **body: object) -> dict:
@@ -80,3 +85,101 @@ def _wait_state(c: TestClient, job_id: int, state: str) -> dict:
             return job
         time.sleep(0.03)
     raise AssertionError(f"job {job_id} never reached {state}: {_job(c, job_id)}")
+
+
+# --- cycles driven by hand, in process: what one pass persists, and how ----------------------
+
+
+class _Scripted(Executor):
+    """Launches nothing; a job runs until `finish`; launching a job in `broken` raises."""
+
+    def __init__(self, broken: frozenset[int] = frozenset()) -> None:
+        self.broken = broken
+        self.launched: list[int] = []
+        self._events: list[ExecutorEvent] = []
+
+    def launch(self, run: RunRequest, grant: Grant) -> None:
+        if run.job_id in self.broken:
+            raise RuntimeError("boom")
+        self.launched.append(run.job_id)
+
+    def preempt(self, job_id: int, grace_s: float) -> None:
+        self.finish([job_id])
+
+    def cancel(self, job_id: int, grace_s: float) -> None:
+        self.finish([job_id])
+
+    def finish(self, job_ids: list[int]) -> None:
+        self._events += [Finished(j, 0, time.time()) for j in job_ids]
+
+    def poll(self) -> list[ExecutorEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def recover(self, run: RunRequest, grant: Grant, pid: int | None, started_at: float | None) -> Recovery:
+        return Recovery.NEVER_STARTED
+
+    def running(self) -> frozenset[int]:
+        return frozenset(self.launched)
+
+
+def _in_process(tmp_path: Path, executor: Executor, gpus: int) -> Service:
+    settings = ServiceSettings(
+        db_url=f"sqlite:///{tmp_path / 'kaon.db'}", gpus=gpus, gpu_type="v100", state_dir=tmp_path / "state",
+        policy="fifo", dev_no_auth=True,
+    )  # fmt: skip
+    return build_service(settings, executor=executor)
+
+
+def _commits(service: Service) -> list[int]:
+    count = [0]
+    event.listen(service.store.engine, "commit", lambda _conn: count.__setitem__(0, count[0] + 1))
+    return count
+
+
+def _states(service: Service) -> dict[int, JobPhase]:
+    return {r.id: r.state for r in service.store.list_jobs(limit=100)[0]}
+
+
+def test_a_cycle_persists_its_ends_in_one_commit_and_its_starts_in_another(tmp_path: Path) -> None:
+    executor = _Scripted()
+    service = _in_process(tmp_path, executor, gpus=4)
+    records = service.store.add_jobs([NewJob(("true",), 1, 60.0) for _ in range(7)], time.time(), tmp_path)
+    service.loop.submitted(records)
+    commits = _commits(service)
+    service.loop.cycle()
+    assert commits[0] == 1 and executor.launched == [1, 2, 3, 4]
+    executor.finish([2, 4])
+    service.loop.cycle()
+    assert commits[0] == 3 and executor.launched == [1, 2, 3, 4, 5, 6]
+    assert _states(service) == {1: R, 2: C, 3: R, 4: C, 5: R, 6: R, 7: P}
+    starts = [r for r in service.audit.records(action="start")]
+    assert [r.target for r in starts] == [f"job {i}" for i in range(1, 7)]
+    assert service.audit.verify().ok
+    assert [e.detail for e in service.store.events(5)] == ["submitted", "attempt 1 on vm-v100 GPUs [1]"]
+    service.store.close()
+
+
+def test_a_launch_that_fails_in_a_batch_ends_that_attempt_only(tmp_path: Path) -> None:
+    executor = _Scripted(broken=frozenset({1, 3}))
+    service = _in_process(tmp_path, executor, gpus=2)
+    jobs = [NewJob(("true",), 1, 60.0, retries=r) for r in (0, 0, 1, 0)]
+    service.loop.submitted(service.store.add_jobs(jobs, time.time(), tmp_path))
+    service.loop.cycle()  # 1 and 2 start; 1 cannot launch and fails
+    assert service.loop.last_error is None and executor.launched == [2]
+    assert _states(service) == {1: F, 2: R, 3: P, 4: P}
+    failed = service.store.require(1)
+    assert failed.reason == "cannot launch: RuntimeError: boom" and failed.grant is not None
+    service.loop.cycle()  # its GPU went to 3, which cannot launch either: retried (1 retry)
+    assert _states(service) == {1: F, 2: R, 3: P, 4: P}
+    retried = service.store.require(3)
+    assert retried.attempt == 1 and retried.grant is None and retried.reason.startswith("attempt 1 failed (cannot launch")
+    executor.broken = frozenset()
+    service.loop.cycle()  # 3 went back to the end of the queue
+    assert executor.launched == [2, 4] and _states(service) == {1: F, 2: R, 3: P, 4: R}
+    executor.finish([2])
+    service.loop.cycle()
+    assert executor.launched == [2, 4, 3] and _states(service) == {1: F, 2: C, 3: R, 4: R}
+    assert service.store.require(3).attempt == 2
+    assert len(service.loop.book.running) == 2 and service.audit.verify().ok
+    service.store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from kaon.security.audit import AuditLog
 from kaon.store.db import open_engine
 from kaon.store.migrations import STEPS, MigrationError, Step, current_version, migrate
 from kaon.store.records import Grant, GrantSlice, JobKind, JobPhase, NewJob, StopRequest
-from kaon.store.repo import JobStore, StaleStateError, UnknownJobError
+from kaon.store.repo import Change, JobStore, StaleStateError, UnknownJobError
 
 
 @pytest.fixture
@@ -119,6 +120,41 @@ def test_transition_records_event_and_fields(store: JobStore, tmp_path: Path) ->
     done = store.transition(rec.id, JobPhase.COMPLETED, 7.0, exit_code=0, end_time=7.0)
     assert done.state is JobPhase.COMPLETED and done.exit_code == 0
     assert [e.to_state for e in store.events(rec.id)] == [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.COMPLETED]
+
+
+def test_apply_writes_a_batch_in_order_and_returns_what_it_wrote(store: JobStore, tmp_path: Path) -> None:
+    a, b, c = store.add_jobs([_job(), _job(), _job(retries=1)], at=0.0, log_dir=tmp_path)
+    grant = Grant("v100", 0, (GrantSlice(0, "n0", (1,)),))
+    start = Change(a, {"grant": grant, "attempt": 1, "start_time": 5.0}, JobPhase.RUNNING, "attempt 1")
+    pid = Change(start.after(), {"pid": 77})  # the same job twice: the second builds on the first
+    cancel = Change(b, {"end_time": 5.0}, JobPhase.CANCELLED, "cancelled while pending")
+    audit = AuditLog(store.engine)
+    records = store.apply([start, pid, cancel], 5.0, also=lambda conn, recs: audit.write(conn, []))
+    assert records[1:] == [store.require(a.id), store.require(b.id)]
+    assert records[1].state is JobPhase.RUNNING and records[1].pid == 77 and records[1].grant == grant
+    assert records[0] == replace(records[1], pid=None) and records[2].end_time == 5.0
+    assert [(e.job_id, e.from_state, e.to_state, e.detail) for e in store.events() if e.at == 5.0] == [
+        (a.id, JobPhase.PENDING, JobPhase.RUNNING, "attempt 1"),
+        (b.id, JobPhase.PENDING, JobPhase.CANCELLED, "cancelled while pending"),
+    ]  # the pid update is no transition
+    assert store.require(c.id) == c
+
+
+def test_apply_is_all_or_nothing(store: JobStore, tmp_path: Path) -> None:
+    a, b = store.add_jobs([_job(), _job()], at=0.0, log_dir=tmp_path)
+    store.transition(b.id, JobPhase.CANCELLED, 1.0, end_time=1.0)
+    run = Change(a, {"attempt": 1}, JobPhase.RUNNING, "attempt 1")
+    with pytest.raises(StaleStateError, match=f"job {b.id} is CANCELLED, expected PENDING"):
+        store.apply([run, Change(b, {}, JobPhase.RUNNING, "attempt 1")], 2.0)
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("audit down")
+
+    with pytest.raises(RuntimeError, match="audit down"):
+        store.apply([run], 2.0, also=fail)
+    assert store.require(a.id) == a
+    assert [e.to_state for e in store.events(a.id)] == [JobPhase.PENDING]
+    assert store.apply([], 3.0) == []
 
 
 def test_unknown_ids_and_fields(store: JobStore, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ A service job's `duration` is its time limit: the only estimate of its length th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import numpy as np
@@ -22,6 +23,8 @@ from kaon.service.gpu_pool import GpuPool
 from kaon.sim.ledger import JobLedger
 from kaon.sim.state import JobState
 from kaon.store.records import Grant, JobRecord, StopRequest
+
+log = logging.getLogger(__name__)
 
 
 def spec_of(record: JobRecord) -> JobSpec:
@@ -105,6 +108,30 @@ class JobBook(JobLedger):
             return False
         node_type, free = self.cluster.node_type, self.capacity.free
         return all(node_type[n] == p.gpu_type and free[n] >= g for n, g in zip(p.nodes, p.gpus))
+
+    def plan_starts(self, starts: Iterable[tuple[JobState, Placement]]) -> list[tuple[JobState, Placement, Grant]]:
+        """The starts of one decision that can be carried out, each with the devices it would
+        get, in order: each is checked against what is free less what the earlier ones take.
+        Nothing stays taken, so the loop can persist them all before it claims any. A start of a
+        job that is not pending, or that does not fit (the policy counted on GPUs a stopping job
+        still holds), is left out: the policy is asked again at the next decision."""
+        planned: list[tuple[JobState, Placement, Grant]] = []
+        chosen: set[int] = set()
+        try:
+            for job, p in starts:
+                if job.job_id not in self.pending or job.index in chosen or not self.fits(job, p):
+                    log.debug("start of job %s on %s deferred: not pending or GPUs not free yet", job.job_id, p)
+                    continue
+                grant = self.pool.choose(p)
+                self.pool.claim(grant)
+                self.capacity.allocate(p)
+                chosen.add(job.index)
+                planned.append((job, p, grant))
+        finally:
+            for _, p, grant in planned:
+                self.capacity.release(p)
+                self.pool.release(grant)
+        return planned
 
     def launch(self, job: JobState, p: Placement, grant: Grant, now: float) -> None:
         """Run `job` on `p`, with the devices `pool.choose(p)` gave (and the store recorded)."""

@@ -17,15 +17,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection
-
-from kaon.core.placement import Placement
 from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
 from kaon.executors.inventory import Inventory
 from kaon.service.book import JobBook
@@ -35,7 +32,7 @@ from kaon.security.audit import AuditEntry, AuditLog
 from kaon.service.policy_host import PolicyHost
 from kaon.sim.state import JobState
 from kaon.store.records import JobPhase, JobRecord, NodeRecord, StopRequest
-from kaon.store.repo import JobStore, UnknownJobError
+from kaon.store.repo import Change, JobStore, UnknownJobError
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +120,8 @@ class SchedulerLoop:
         self.wake_at: float | None = None
         self.decisions = 0
         self.last_error: str | None = None
+        self._dirty = True
+        """Something changed since the last decision (set on the loop's thread only)."""
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -200,29 +199,34 @@ class SchedulerLoop:
     # --- the loop -----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        dirty = True
         while not self._halt.is_set():
-            self._wake.clear()
-            try:
-                with self._lock:
-                    dirty = self._commands_done() or dirty
-                    ended = self._events_done(self.executor.poll())
-                    if ended and self.book.cordoned:  # a node waiting for its jobs may be free now
-                        self._apply_nodes(self.clock())
-                    dirty = ended or dirty
-                    now = self.clock()
-                    if dirty or (self.wake_at is not None and now >= self.wake_at):
-                        self._decide(now)
-                        dirty = False
-                self.last_error = None
-            except Exception as e:  # keep scheduling; the error is logged and shown by /health
-                log.exception("scheduling loop error")
-                self.last_error = f"{type(e).__name__}: {e}"
-                dirty = True
+            self._wake.clear()  # what arrives from here on gets a cycle; what came before, this one
+            self.cycle()
             timeout = self.config.poll_interval_s
             if self.wake_at is not None:
                 timeout = min(timeout, max(0.0, self.wake_at - self.clock()))
             self._wake.wait(timeout)
+
+    def cycle(self, decide: bool = False) -> None:
+        """One pass of the loop: apply every command queued since the last pass (all the
+        submissions that arrived meanwhile are admitted together), take the executor's events,
+        and decide if anything changed, the policy's `wake_at` has come, or `decide` says so.
+        Errors are logged and shown by /health; the next pass decides again."""
+        try:
+            with self._lock:
+                self._dirty = self._commands_done() or self._dirty
+                ended = self._events_done(self.executor.poll())
+                if ended and self.book.cordoned:  # a node waiting for its jobs may be free now
+                    self._apply_nodes(self.clock())
+                now = self.clock()
+                if decide or ended or self._dirty or (self.wake_at is not None and now >= self.wake_at):
+                    self._dirty = False  # a failed launch sets it again
+                    self._decide(now)
+            self.last_error = None
+        except Exception as e:  # keep scheduling; the error is logged and shown by /health
+            log.exception("scheduling loop error")
+            self.last_error = f"{type(e).__name__}: {e}"
+            self._dirty = True
 
     def _commands_done(self) -> bool:
         changed, rebuild, nodes = False, False, False
@@ -335,120 +339,143 @@ class SchedulerLoop:
         self.executor.cancel(job_id, self.config.grace_s)
         return record, False
 
-    def _audited(self, action: str, job_id: int, reason: str, at: float, **details: object) -> Callable[[Connection, JobRecord], object] | None:
-        """For `store.transition(also=...)`: the decision's audit record, written in the transaction
-        that persists the decision, so a crash leaves both or neither (and a start costs one
-        transaction, not two)."""
-        if self.audit is None:
-            return None
-        audit, entry = self.audit, AuditEntry(SCHEDULER, action, f"job {job_id}", reason, details, at)
-        return lambda conn, _record: audit.write(conn, [entry])
-
     def _audit(self, action: str, job_id: int, reason: str, at: float, **details: object) -> None:
         if self.audit is not None:
             self.audit.append(SCHEDULER, action, f"job {job_id}", reason, details, at)
 
+    def _persist(self, changes: Sequence[Change], at: float, entries: Sequence[AuditEntry] = ()) -> list[JobRecord]:
+        """Write a cycle's changes and their audit records in one transaction (`JobStore.apply`):
+        both or neither, and one commit however many jobs the cycle touched."""
+        audit = self.audit
+        also = (lambda conn, _records: audit.write(conn, entries)) if audit is not None and entries else None
+        return self.store.apply(changes, at, also=also)
+
     # --- decisions ----------------------------------------------------------------------------
 
     def _decide(self, now: float) -> None:
+        """Ask the policy, persist everything it decided in one transaction, then act on it."""
         policy = self.host.policy
         if not (self.book.pending or policy.preemptive):
             self.wake_at = None
             return
         decision = policy.decide(self.book.view(now))
         self.decisions += 1
-        for p in decision.preempts:
-            self._preempt(p.job, now)
-        for s in decision.starts:
-            self._start(s.job, s.placement, now)
         wake = decision.wake_at
         self.wake_at = wake if wake is not None and wake > now else None
-
-    def _start(self, job: JobState, p: Placement, now: float) -> None:
-        if job.job_id not in self.book.pending or not self.book.fits(job, p):
-            # The policy counted on GPUs still held by a stopping job; it is asked again when they free.
-            log.debug("start of job %s on %s deferred: not pending or GPUs not free yet", job.job_id, p)
+        preempts = self._preemptable(p.job for p in decision.preempts)
+        starts = self.book.plan_starts((s.job, s.placement) for s in decision.starts)
+        if not (preempts or starts):
             return
-        record = self.book.records[job.index]
-        grant = self.book.pool.choose(p)
-        attempt = record.attempt + 1
-        record = self.store.transition(
-            job.index,
-            JobPhase.RUNNING,
-            now,
-            f"attempt {attempt} on {', '.join(grant.node_names)} GPUs {list(grant.devices)}",
-            expect=JobPhase.PENDING,
-            grant=grant,
-            attempt=attempt,
-            start_time=now,
-            pid=None,
-            also=self._audited(
-                "start", job.index, f"policy {self.host.spec}", now,
-                attempt=attempt, gpu_type=grant.gpu_type, nodes=list(grant.node_names), devices=list(grant.devices),
-            ),
-        )  # fmt: skip
-        self.book.records[job.index] = record
-        self.book.launch(job, p, grant, now)
-        self.host.policy.job_started(job, now)
-        self.executor.launch(run_request(record), grant)
+        changes, entries = [], []
+        for job in preempts:
+            changes.append(Change(self.book.records[job.index], {"stop_request": StopRequest.PREEMPT}, JobPhase.RUNNING, "preempting"))
+            entries.append(self._entry("preempt", job.index, f"policy {self.host.spec}", now))
+        for job, _, grant in starts:
+            record = self.book.records[job.index]
+            attempt = record.attempt + 1
+            fields = {"grant": grant, "attempt": attempt, "start_time": now, "pid": None}
+            detail = f"attempt {attempt} on {', '.join(grant.node_names)} GPUs {list(grant.devices)}"
+            changes.append(Change(record, fields, JobPhase.RUNNING, detail))
+            entries.append(
+                self._entry(
+                    "start", job.index, f"policy {self.host.spec}", now,
+                    attempt=attempt, gpu_type=grant.gpu_type, nodes=list(grant.node_names), devices=list(grant.devices),
+                )
+            )  # fmt: skip
+        records = self._persist(changes, now, entries)
+        for job, record in zip(preempts, records):
+            self.book.records[job.index] = record
+            self.book.mark_stopping(job, StopRequest.PREEMPT)
+            self.executor.preempt(job.index, self.config.grace_s)
+        failed: list[ExecutorEvent] = []
+        for (job, p, grant), record in zip(starts, records[len(preempts) :]):
+            self.book.records[job.index] = record
+            self.book.launch(job, p, grant, now)
+            self.host.policy.job_started(job, now)
+            try:
+                self.executor.launch(run_request(record), grant)
+            except Exception as e:  # noqa: BLE001 - any launch error is this attempt's failure
+                log.exception("launch of job %s failed", job.index)
+                failed.append(Failed(job.index, None, self.clock(), detail=f"cannot launch: {type(e).__name__}: {e}"))
+        if failed:  # persisted as RUNNING: end those attempts now, not whenever a restart finds them
+            self._events_done(failed)
+            self._dirty = True  # their GPUs are free again
 
-    def _preempt(self, job: JobState, now: float) -> None:
-        if job.job_id not in self.book.running:
-            log.debug("preempt of job %s ignored: not running", job.job_id)
-            return
-        record = self.store.transition(
-            job.index, JobPhase.RUNNING, now, "preempting", expect=JobPhase.RUNNING, stop_request=StopRequest.PREEMPT,
-            also=self._audited("preempt", job.index, f"policy {self.host.spec}", now),
-        )  # fmt: skip
-        self.book.records[job.index] = record
-        self.book.mark_stopping(job, StopRequest.PREEMPT)
-        self.executor.preempt(job.index, self.config.grace_s)
+    def _preemptable(self, jobs: Iterable[JobState]) -> list[JobState]:
+        out: dict[int, JobState] = {}
+        for job in jobs:
+            if job.job_id in self.book.running:
+                out[job.index] = job
+            else:
+                log.debug("preempt of job %s ignored: not running", job.job_id)
+        return list(out.values())
+
+    @staticmethod
+    def _entry(action: str, job_id: int, reason: str, at: float, **details: object) -> AuditEntry:
+        return AuditEntry(SCHEDULER, action, f"job {job_id}", reason, details, at)
 
     # --- executor events ----------------------------------------------------------------------
 
     def _events_done(self, events: Sequence[ExecutorEvent]) -> bool:
+        """Persist what the executor reported (pids, runs that ended) in one transaction, then
+        apply it to the book and the policy."""
+        if not events:
+            return False
+        now = self.clock()
+        latest: dict[int, JobRecord] = {}
+        ended: set[int] = set()
+        changes: list[Change] = []
+        jobs: list[JobState] = []
         for event in events:
             job = self.book.job(event.job_id)
-            if job is None:
+            if job is None or job.index in ended:
                 log.warning("event for a job the service does not track: %s", event)
                 continue
+            record = latest.get(job.index) or self.book.records[job.index]
             if isinstance(event, Started):
-                self.book.records[job.index] = self.store.update(job.index, pid=event.pid)
+                change = Change(record, {"pid": event.pid})
             else:
-                self._ended(job, event)
-        return bool(events)
+                change = _ended(record, event, self.book.stop_reasons.get(job.index))
+                ended.add(job.index)
+            latest[job.index] = change.after()
+            changes.append(change)
+            jobs.append(job)
+        for job, change, record in zip(jobs, changes, self._persist(changes, now)):
+            if change.to is None:
+                self.book.records[job.index] = record
+            elif change.to is JobPhase.PENDING:
+                self.book.records[job.index] = record
+                self.book.requeue(job, now)
+                self.host.policy.job_preempted(job, now)
+                if self.holds.requeued(self.book, job, record, now):
+                    self.host.rebuild(self.book)  # the hooks have no "withdrawn": replay without it
+            else:
+                self.book.finish(job, now)
+                self.host.policy.job_finished(job, now)
+                self.holds.ended(record)
+        return bool(ended)
 
-    def _ended(self, job: JobState, event: Finished | Failed) -> None:
-        now = self.clock()
-        record = self.book.records[job.index]
-        why = self.book.stop_reasons.get(job.index)
-        to, detail = _outcome(record, event, why)
-        ran = max(0.0, event.at - (record.start_time if record.start_time is not None else event.at))
-        fields: dict[str, object] = {
-            "run_time_s": record.run_time_s + ran,
-            "max_rss_mb": event.usage.max_rss_mb,
-            "cpu_time_s": event.usage.cpu_time_s,
-            "exit_code": event.exit_code if isinstance(event, Finished) else None,
-            "signal": event.signal if isinstance(event, Failed) else None,
-            "pid": None,
-            "stop_request": None,
-            "reason": detail,
-        }
-        if to is JobPhase.PENDING:
-            fields.update(grant=None, preemptions=record.preemptions + 1)
-        else:
-            fields["end_time"] = event.at
-        record = self.store.transition(job.index, to, now, detail, expect=JobPhase.RUNNING, **fields)
-        if to is JobPhase.PENDING:
-            self.book.records[job.index] = record
-            self.book.requeue(job, now)
-            self.host.policy.job_preempted(job, now)
-            if self.holds.requeued(self.book, job, record, now):
-                self.host.rebuild(self.book)  # the hooks have no "withdrawn": replay without it
-        else:
-            self.book.finish(job, now)
-            self.host.policy.job_finished(job, now)
-            self.holds.ended(record)
+
+def _ended(record: JobRecord, event: Finished | Failed, why: StopRequest | None) -> Change:
+    """The change a run's end makes to its job: back to the queue or a final state, and the
+    run's measurements."""
+    to, detail = _outcome(record, event, why)
+    ran = max(0.0, event.at - (record.start_time if record.start_time is not None else event.at))
+    fields: dict[str, object] = {
+        "run_time_s": record.run_time_s + ran,
+        "max_rss_mb": event.usage.max_rss_mb,
+        "cpu_time_s": event.usage.cpu_time_s,
+        "exit_code": event.exit_code if isinstance(event, Finished) else None,
+        "signal": event.signal if isinstance(event, Failed) else None,
+        "pid": None,
+        "stop_request": None,
+        "reason": detail,
+    }
+    if to is JobPhase.PENDING:
+        fields.update(grant=None, preemptions=record.preemptions + 1)
+    else:
+        fields["end_time"] = event.at
+    return Change(record, fields, to, detail)
 
 
 def _outcome(record: JobRecord, event: Finished | Failed, why: StopRequest | None) -> tuple[JobPhase, str]:

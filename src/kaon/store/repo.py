@@ -8,7 +8,8 @@ overwriting a newer state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
@@ -35,6 +36,24 @@ class StaleStateError(RuntimeError):
 
 class UnknownJobError(KeyError):
     """No job has this id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One job's change in a `JobStore.apply` batch: a state transition when `to` is set (with its
+    `job_events` row), else fields set without one (the pid once known).
+
+    `record` is the job as its owner (the scheduling loop) holds it: the row must still be in
+    `record.state` or the whole batch fails, and `after()` is the job once the change is written,
+    built from `record`, not read back (reading back meant decrypting every job's command)."""
+
+    record: JobRecord
+    fields: Mapping[str, object] = field(default_factory=dict)
+    to: JobPhase | None = None
+    detail: str | None = None
+
+    def after(self) -> JobRecord:
+        return replace(self.record, state=self.to or self.record.state, **self.fields)  # type: ignore[arg-type]
 
 
 _UPDATABLE = frozenset(
@@ -178,6 +197,7 @@ _INSERT_EVENTS = insert(_EVENTS)
 _TRANSITION = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect")).returning(*_JOBS.c)
 _UPDATE = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).returning(*_JOBS.c)
 _STATE = select(_JOBS.c.state).where(_JOBS.c.id == bindparam("b_id"))
+_SET = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect"))
 
 
 class JobStore:
@@ -343,6 +363,35 @@ class JobStore:
             if also is not None:
                 also(conn, record)
             return record
+
+    def apply(
+        self, changes: Sequence[Change], at: float, also: Callable[[Connection, Sequence[JobRecord]], object] | None = None
+    ) -> list[JobRecord]:
+        """Write `changes` in order, all in one transaction, and return each job as changed.
+
+        A scheduling cycle's transitions (the jobs that ended, the ones it preempts and starts)
+        are one commit, not one each: a transaction per job was most of a busy cycle. `also(conn,
+        records)` runs inside it (the decisions' audit records), so a crash leaves all of it or
+        none. A row no longer in its record's state fails the batch (`StaleStateError`), nothing
+        written."""
+        if not changes:
+            return []
+        with self.engine.begin() as conn:
+            events = []
+            for c in changes:
+                src = c.record.state.value
+                values = _values(dict(c.fields))
+                if c.to is not None:
+                    values["state"] = c.to.value
+                    events.append({"job_id": c.record.id, "at": at, "from_state": src, "to_state": c.to.value, "detail": c.detail})
+                if conn.execute(_SET, {"b_id": c.record.id, "b_expect": src, **values}).rowcount != 1:
+                    raise StaleStateError(f"job {c.record.id} is {self._state(conn, c.record.id)}, expected {src}")
+            if events:
+                conn.execute(_INSERT_EVENTS, events)
+            records = [c.after() for c in changes]
+            if also is not None:
+                also(conn, records)
+        return records
 
     def update(self, job_id: int, **fields: object) -> JobRecord:
         """Set fields that are not a state change (the pid once known, a stop request)."""
