@@ -79,6 +79,8 @@ class Scored(Psrtf):
         self.migrate = migrate
         self.weights = (w_remaining, w_attained, w_gpus, w_uncertainty)
         self.patience, self.min_speed, self.quantum = patience, min_speed, quantum
+        self._orders: dict[int, tuple[tuple[int, float], list[int], bool]] = {}
+        self._type_total: np.ndarray | None = None
 
     def left(self, job: JobState, executed: float) -> float:
         """Predicted remaining wall seconds of `job` after `executed` seconds of running."""
@@ -152,17 +154,39 @@ class Scored(Psrtf):
         return wake
 
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
-        order = super().type_order(job, capacity)
-        if self.min_speed <= 0 or job.index not in self._estimates:
+        """Fastest first among the types the job may take now (see the module doc). The walk asks
+        this for every waiting job it visits, so a waiting job's answer is kept while it waits
+        (its speeds and predicted remaining time do not change then); only speed ties are
+        re-ordered by free GPUs at each call, as `Policy.type_order` does."""
+        key = (job.index, job.executed)
+        cached = self._orders.get(job.index)
+        if cached is None or cached[0] != key:
+            cached = (key, *self._allowed_order(job, capacity))
+            self._orders[job.index] = cached
+        _, order, tied = cached
+        if not tied:
             return order
-        if self.left(job, job.executed) <= self.patience:
-            return order
+        allowed = set(order)
+        return [t for t in super().type_order(job, capacity) if t in allowed]
+
+    def _allowed_order(self, job: JobState, capacity: FreeCapacity) -> tuple[list[int], bool]:
         speeds = job.speeds
-        # Relative to the fastest type that could ever hold the job, or a job too large for its
-        # fastest type would wait forever.
-        holds = capacity.cluster.gpus_per_type() >= job.num_gpus
-        floor = self.min_speed * float(np.max(speeds[holds], initial=0.0))
-        return [t for t in order if speeds[t] >= floor]
+        allowed = speeds > 0
+        if self.min_speed > 0 and job.index in self._estimates and self.left(job, job.executed) > self.patience:
+            if self._type_total is None:
+                self._type_total = capacity.cluster.gpus_per_type()
+            # Relative to the fastest type that could ever hold the job, or a job too large for
+            # its fastest type would wait forever.
+            holds = self._type_total >= job.num_gpus
+            allowed &= speeds >= self.min_speed * float(np.max(speeds[holds], initial=0.0))
+        types = np.flatnonzero(allowed)
+        order = types[np.argsort(-speeds[types], kind="stable")].tolist()
+        tied = len(np.unique(speeds[types])) < len(types)
+        return order, tied
+
+    def job_finished(self, job: JobState, now: float) -> None:
+        self._orders.pop(job.index, None)
+        super().job_finished(job, now)
 
     def decide(self, view: SchedulerView) -> Decision:
         decision = super().decide(view)
@@ -181,18 +205,25 @@ class Scored(Psrtf):
         free = cap.free_per_type
         if not free.any():
             return
-        now, lease = view.now, self.lease
-        movers = []
-        for job in view.running.values():
-            p = job.placement
-            if p is None or job.index in gone or now < job.run_start + lease or job.index not in self._estimates:
-                continue
-            here = job.speeds[p.gpu_type]
-            if np.max(job.speeds[free >= job.num_gpus], initial=0.0) < self.migrate * here:
-                continue
-            left = self.left(job, job.executed_at(now))
-            if left > self.patience:
-                movers.append((-left, job.index, job))
+        now = view.now
+        # Candidates, all at once: past their lease, with a type at least `migrate` times faster
+        # that has room now, and predicted to stay longer than `patience`.
+        jobs = [j for j in view.running.values() if j.index not in gone and now >= j.run_start + self.lease]
+        if not jobs:
+            return
+        speeds = np.array([j.speeds for j in jobs])
+        gpus = np.array([j.spec.num_gpus for j in jobs])
+        here = speeds[np.arange(len(jobs)), [j.placement.gpu_type for j in jobs]]  # type: ignore[union-attr]
+        best = np.where(free[None, :] >= gpus[:, None], speeds, 0.0).max(axis=1)
+        faster = np.flatnonzero(best >= self.migrate * here)
+        if not len(faster):
+            return
+        cands = [jobs[i] for i in faster if jobs[i].index in self._estimates]
+        if not cands:
+            return
+        executed, _, _, point, _, p90 = self._state(cands, now)
+        left = self._totals(executed, point, p90) - executed
+        movers = [(-lv, j.index, j) for j, lv in zip(cands, left.tolist()) if lv > self.patience]
         for _, _, job in sorted(movers):
             here = job.speeds[job.placement.gpu_type]  # type: ignore[union-attr]
             types = [t for t in self.type_order(job, cap) if job.speeds[t] >= self.migrate * here]
