@@ -100,3 +100,17 @@ def test_fixed_parameters_stay_in_every_tuned_spec(tmp_path: Path) -> None:
                         grids={policy: {"request_factor": ["1", "4"]}})
     assert tuned.policy == policy and tuned.trials == 3
     assert tuned.spec.startswith("fifo-backfill:estimate=request")
+
+
+def test_changing_one_policys_grid_retunes_that_policy_only(tmp_path: Path) -> None:
+    cluster = tmp_path / "eight.yaml"
+    cluster.write_text(CLUSTER)
+    plan = _plan(_write(tmp_path, "a.csv", BEFORE), str(cluster), 1000, (Window("0", "1000"),))
+    cache = tmp_path / "tuned.json"
+    grids = {**GRID, "gavel": {"round": ["720"]}}
+    tune_bar(plan, ScenarioBuilder(plan), cache, policies=("las", "gavel"), grids=grids)
+    lines: list[str] = []
+    again = tune_bar(plan, ScenarioBuilder(plan), cache, policies=("las", "gavel"),
+                     grids={**grids, "gavel": {"round": ["180"]}}, log=lines.append)
+    assert any("tuning 1 " in line for line in lines) and any("tuned gavel" in line for line in lines)
+    assert [t.grid for t in again] == [GRID["las"], {"round": ["180"]}]
