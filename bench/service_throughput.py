@@ -39,7 +39,9 @@ from pathlib import Path
 import psutil
 from common import write_result
 from kaon.security.audit import AuditLog
+from kaon.security.auth import Role, TokenStore, load_or_create_secret
 from kaon.store.db import open_engine
+from kaon.store.repo import JobStore
 
 JOB = {"command": ["true"], "gpus": 4, "time_limit_s": 3600}
 API = "/api/v1"
@@ -52,7 +54,9 @@ def free_port() -> int:
 
 
 class Api:
-    """One keep-alive HTTP/1.1 connection to the server."""
+    """One keep-alive HTTP/1.1 connection to the server, with a bearer token when auth is on."""
+
+    token: str | None = None
 
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -60,6 +64,8 @@ class Api:
     def call(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
         self.conn.request(method, API + path, body=data, headers=headers)
         r = self.conn.getresponse()
         return r.status, json.loads(r.read() or b"null")
@@ -71,6 +77,14 @@ class Api:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def admin_token(db: str, state: Path) -> str:
+    """A token made the way `kaon admin token create` makes one, on the database the server opens."""
+    store = JobStore.open(db)
+    token, _ = TokenStore(store.engine, load_or_create_secret(state / "auth.secret")).create("bench", Role.ADMIN)
+    store.close()
+    return token
 
 
 def wait_ready(port: int, server: subprocess.Popen, deadline_s: float = 60.0) -> None:
@@ -129,17 +143,23 @@ def main() -> None:
     ap.add_argument("--batch-jobs", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--policy", default="fifo-backfill")
+    ap.add_argument("--auth", action="store_true", help="with API tokens (an admin token made for the bench), not --dev-no-auth")
     ap.add_argument("--name", default="service_throughput", help="result file name under bench/out")
     args = ap.parse_args()
     port = free_port()
     per_client = args.concurrent // args.clients
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'kaon.db'}"
+        state = Path(tmp) / "state"
         cmd = [
-            sys.executable, "-m", "kaon.service", "serve", "--host", "127.0.0.1", "--port", str(port), "--dev-no-auth",
-            "--db", db, "--state-dir", str(Path(tmp) / "state"),
+            sys.executable, "-m", "kaon.service", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--db", db, "--state-dir", str(state),
             "--gpus", "4", "--gpu-type", "v100", "--policy", args.policy, "--grace", "1", "--log-level", "warning",
         ]  # fmt: skip
+        if args.auth:
+            Api.token = admin_token(db, state)
+        else:
+            cmd.append("--dev-no-auth")
         server = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         proc = psutil.Process(server.pid)
         try:
@@ -171,6 +191,7 @@ def main() -> None:
     expected = args.single + per_client * args.clients + args.batch_jobs
     result = {
         "policy": args.policy,
+        "auth": "API token" if args.auth else "--dev-no-auth",
         "single": single.result(args.single),
         "concurrent": concurrent.result(per_client * args.clients, clients=args.clients),
         "batch": batch.result(args.batch_jobs, batch_size=args.batch_size),

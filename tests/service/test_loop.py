@@ -183,3 +183,17 @@ def test_a_launch_that_fails_in_a_batch_ends_that_attempt_only(tmp_path: Path) -
     assert service.store.require(3).attempt == 2
     assert len(service.loop.book.running) == 2 and service.audit.verify().ok
     service.store.close()
+
+
+def test_one_cycle_admits_every_submission_queued_since_the_last_and_decides_once(tmp_path: Path) -> None:
+    service = _in_process(tmp_path, _Scripted(), gpus=1)
+    for _ in range(3):
+        service.loop.submitted(service.store.add_jobs([NewJob(("true",), 1, 60.0)], time.time(), tmp_path))
+    service.loop.cycle()
+    book = service.loop.book
+    assert service.loop.decisions == 1 and len(book.running) == 1 and len(book.pending) == 2
+    service.loop.cycle()  # nothing changed: no decision
+    assert service.loop.decisions == 1
+    service.loop.cycle(decide=True)
+    assert service.loop.decisions == 2
+    service.store.close()
