@@ -30,9 +30,19 @@ def test_vectors_round_trip_and_are_clipped_to_the_space() -> None:
 
 def test_episodes_come_only_from_before_the_cut() -> None:
     trace = burst_trace()
-    eps = episodes(trace, CUT, SMALL)
-    assert eps and all(j.submit_time < CUT for ep in eps for j in ep.jobs)
-    assert {j.job_id for ep in eps for j in ep.jobs} <= {j.job_id for j in trace.jobs if j.submit_time < CUT}
+    eps = episodes(trace, CUT, ONE_GPU, SMALL)
+    before = {j.job_id for j in trace.jobs if j.submit_time < CUT}
+    assert eps and {j.job_id for ep in eps for j in ep.trace.jobs} <= before
+
+
+def test_episodes_size_the_cluster_to_their_load(tiny_cluster) -> None:  # noqa: ANN001
+    from kaon.experiment.load import offered_load
+
+    config = EvolutionConfig(population=2, elite=1, episodes=2, episode_days=0.5, loads=(1.0, 2.0))
+    eps = episodes(burst_trace(), CUT, tiny_cluster(nodes=4, gpus=1), config)
+    assert [ep.load for ep in eps] == [1.0, 2.0]
+    for ep in eps:
+        assert offered_load(ep.trace, ep.cluster, 0.5 * 86400) == pytest.approx(ep.load, rel=0.5)
 
 
 def test_search_learns_shortest_first_from_a_longest_first_start(tmp_path: Path) -> None:

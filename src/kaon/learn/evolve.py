@@ -10,7 +10,8 @@ black-box, episodic RL, as in Salimans et al., "Evolution Strategies as a Scalab
 Reinforcement Learning" (2017), with the cross-entropy method's elite update (Rubinstein 1999).
 
 An episode is a window of the training history (`episode_days` from a random start before the
-cut, arrivals scaled by a load from `loads`) replayed whole by the simulator. Its cost is the
+cut) on the cluster scaled to offer a load from `loads` (`kaon.experiment.load.size_for_load`, the
+same sizing the evaluation uses), replayed whole by the simulator. Its cost is the
 negated return of `SchedulingEnv`'s reward over the episode,
 
     cost = ( alpha * sum of JCTs - beta * busy GPU-seconds ) / G / 3600,
@@ -35,13 +36,14 @@ import numpy as np
 
 from kaon.core.cluster import ClusterSpec
 from kaon.core.job import Trace
+from kaon.experiment.load import size_for_load
 from kaon.learn.env import RewardWeights
 from kaon.learn.policy import PreloadedEstimator
 from kaon.policy.scored import Scored, ScoredParams
 from kaon.predict.model import RuntimePredictor
 from kaon.sim.engine import SimConfig, simulate
 from kaon.sim.metrics import compute_metrics
-from kaon.traces.scenario import scale_load, window
+from kaon.traces.scenario import window
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ class EvolutionConfig:
     """Episodes start within this many days before the cut: the recent history, which the
     cluster's future resembles most (the trace's first weeks are sparse)."""
     loads: tuple[float, ...] = (1.0, 2.0)
-    """Arrival scale factors; episodes cycle through them."""
+    """Offered loads the cluster is sized to; episodes cycle through them."""
     reward: RewardWeights = field(default_factory=RewardWeights)
     restart_overhead_s: float = 30.0
     seed: int = 0
@@ -125,8 +127,18 @@ class EvolutionResult:
     wall_s: float
 
 
-def episodes(trace: Trace, until_s: float, config: EvolutionConfig) -> list[Trace]:
-    """`config.episodes` windows of the history submitted before `until_s`, seeded."""
+@dataclass(frozen=True)
+class Episode:
+    """One window of history and the cluster sized for its load."""
+
+    trace: Trace
+    cluster: ClusterSpec
+    load: float
+
+
+def episodes(trace: Trace, until_s: float, cluster: ClusterSpec, config: EvolutionConfig) -> list[Episode]:
+    """`config.episodes` windows of the history submitted before `until_s`, seeded, each with
+    `cluster` scaled to offer the next of `config.loads` over it."""
     history = window(trace, None, until_s)
     if not history.jobs:
         raise ValueError(f"{trace.source}: no job submitted before the cut")
@@ -137,9 +149,13 @@ def episodes(trace: Trace, until_s: float, config: EvolutionConfig) -> list[Trac
     out = []
     for k in range(config.episodes):
         start = float(rng.uniform(first, latest))
-        ep = scale_load(window(history, start, min(start + span, until_s)), config.loads[k % len(config.loads)])
-        if ep.jobs:
-            out.append(ep)
+        end = min(start + span, until_s)
+        ep = window(history, start, end)
+        if not ep.jobs:
+            continue
+        load = config.loads[k % len(config.loads)]
+        sized, _ = size_for_load(ep, cluster, end - start, load)
+        out.append(Episode(ep, sized, load))
     if not out:
         raise ValueError(f"{trace.source}: every training window before the cut is empty")
     return out
@@ -185,7 +201,7 @@ def evolve(
 ) -> EvolutionResult:
     """Search `scored`'s parameters on episodes of `trace` before `until_s`; see the module doc."""
     t0 = time.perf_counter()
-    eps = episodes(trace, until_s, config)
+    eps = episodes(trace, until_s, cluster, config)
     start = start or ScoredParams()
     rng = np.random.default_rng(config.seed + 1)
     span = np.array([b.high - b.low for b in SPACE])
@@ -194,7 +210,7 @@ def evolve(
 
     def costs(candidates: list[ScoredParams], pool: ProcessPoolExecutor | None) -> np.ndarray:
         nonlocal replays
-        tasks = [(c, model, ep, cluster, config.reward, config.restart_overhead_s) for c in candidates for ep in eps]
+        tasks = [(c, model, ep.trace, ep.cluster, config.reward, config.restart_overhead_s) for c in candidates for ep in eps]
         replays += len(tasks)
         values = list(pool.map(_cost_task, tasks)) if pool else [_cost_task(t) for t in tasks]
         return np.array(values, dtype=np.float64).reshape(len(candidates), len(eps))
