@@ -5,7 +5,9 @@ queue scope). Both carry the reason in `detail`.
 
 The dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and
 those hand-offs (three per request) were a measured share of a one-job submission. Only the token
-lookup touches the database; it alone goes to the thread pool, and only when auth is on.
+lookup touches the database; it alone goes to the thread pool, only when auth is on, and only for
+a token that did not authenticate in the last second (`kaon.service.principals`, which says what
+that means for revocation).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ async def get_principal(
         return DEV_PRINCIPAL
     if credentials is None:
         raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+    cached = service.tokens.cached(credentials.credentials)
+    if cached is not None:
+        return cached
     found = await run_in_threadpool(service.tokens.authenticate, credentials.credentials)
     if isinstance(found, str):
         raise HTTPException(401, found, {"WWW-Authenticate": "Bearer"})

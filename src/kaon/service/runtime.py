@@ -11,7 +11,7 @@ from kaon.executors.inventory import Inventory, InventorySource
 from kaon.executors.local import LocalExecutor
 from kaon.quota.quotas import load_quotas
 from kaon.security.audit import AuditLog
-from kaon.security.auth import TokenStore, load_or_create_secret
+from kaon.security.auth import load_or_create_secret
 from kaon.security.crypto import resolve_cipher
 from kaon.security.anomaly import SubmissionWatch
 from kaon.service.book import JobBook
@@ -19,6 +19,7 @@ from kaon.service.holds import HoldKeeper, held_jobs
 from kaon.service.loop import LoopConfig, SchedulerLoop
 from kaon.service.nodes import InventoryWatcher, NodeKeeper, with_granted_nodes
 from kaon.service.policy_host import PolicyHost
+from kaon.service.principals import CachedTokens
 from kaon.service.reconcile import Reconciled, reconcile
 from kaon.service.settings import ServiceSettings
 from kaon.store.nodes import NodeStore
@@ -35,7 +36,7 @@ class Service:
     loop: SchedulerLoop
     log_dir: Path
     audit: AuditLog
-    tokens: TokenStore | None
+    tokens: CachedTokens | None
     """None in `--dev-no-auth` mode."""
     watcher: InventoryWatcher
     reconciled: Reconciled | None = None
@@ -80,7 +81,7 @@ def build_service(settings: ServiceSettings, executor: Executor | None = None) -
     cipher = resolve_cipher(settings.key_file, settings.secret_key, settings.resolved_key_file())
     store = JobStore.open(settings.resolved_db_url(), cipher)
     audit = AuditLog(store.engine)
-    tokens = None if settings.dev_no_auth else TokenStore(store.engine, load_or_create_secret(settings.resolved_auth_secret_file()))
+    tokens = None if settings.dev_no_auth else CachedTokens(store.engine, load_or_create_secret(settings.resolved_auth_secret_file()))
     nodes = NodeStore(store.engine)
     running, _ = store.list_jobs((JobPhase.RUNNING,), limit=2**62)
     # Before the rows are refreshed: a node that left while the service was down is still recorded.
