@@ -197,3 +197,24 @@ def test_one_cycle_admits_every_submission_queued_since_the_last_and_decides_onc
     service.loop.cycle(decide=True)
     assert service.loop.decisions == 2
     service.store.close()
+
+
+def test_ends_that_could_not_be_written_are_written_at_the_next_pass(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    executor = _Scripted()
+    service = _in_process(tmp_path, executor, gpus=2)
+    service.loop.submitted(service.store.add_jobs([NewJob(("true",), 1, 60.0) for _ in range(2)], time.time(), tmp_path))
+    service.loop.cycle()
+    executor.finish([1])
+    apply = service.store.apply
+
+    def unavailable(*_: object, **__: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(service.store, "apply", unavailable)
+    service.loop.cycle()
+    assert service.loop.last_error == "RuntimeError: database is locked" and _states(service) == {1: R, 2: R}
+    monkeypatch.setattr(service.store, "apply", apply)
+    service.loop.cycle()  # the executor reports it only once; the loop kept it
+    assert service.loop.last_error is None and _states(service) == {1: C, 2: R}
+    assert len(service.loop.book.running) == 1
+    service.store.close()

@@ -122,6 +122,9 @@ class SchedulerLoop:
         self.last_error: str | None = None
         self._dirty = True
         """Something changed since the last decision (set on the loop's thread only)."""
+        self._unwritten: list[ExecutorEvent] = []
+        """Executor events whose persisting failed (the database was unavailable): `poll()` gives
+        each event once, so they are tried again at the next pass, ahead of newer ones."""
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -215,7 +218,8 @@ class SchedulerLoop:
         try:
             with self._lock:
                 self._dirty = self._commands_done() or self._dirty
-                ended = self._events_done(self.executor.poll())
+                events, self._unwritten = [*self._unwritten, *self.executor.poll()], []
+                ended = self._events_done(events)
                 if ended and self.book.cordoned:  # a node waiting for its jobs may be free now
                     self._apply_nodes(self.clock())
                 now = self.clock()
@@ -440,7 +444,12 @@ class SchedulerLoop:
             latest[job.index] = change.after()
             changes.append(change)
             jobs.append(job)
-        for job, change, record in zip(jobs, changes, self._persist(changes, now)):
+        try:
+            records = self._persist(changes, now)
+        except Exception:
+            self._unwritten = [*events, *self._unwritten]  # polled once only: kept for the next pass
+            raise
+        for job, change, record in zip(jobs, changes, records):
             if change.to is None:
                 self.book.records[job.index] = record
             elif change.to is JobPhase.PENDING:
