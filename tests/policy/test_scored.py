@@ -122,3 +122,24 @@ def test_vectorised_ranks_equal_the_scalar_score() -> None:
     ex = np.array([j.executed_at(now) for j in jobs])
     totals = policy._totals(ex, *(np.array([getattr(policy._estimates[j.index], f) for j in jobs]) for f in ("point", "p90")))
     assert totals == pytest.approx([predicted_total(policy._estimates[j.index], e, 2.0) for j, e in zip(jobs, ex)])
+
+
+class _NoTable(Scored):
+    """`scored` reading every running job from the jobs themselves, never from its table."""
+
+    def _sync(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_running_table_changes_no_schedule(seed: int) -> None:
+    from tests.policy.test_contract import HETERO, _trace
+
+    params = dict(w_attained=0.4, w_uncertainty=0.3, patience=1200.0, min_speed=0.5, migrate=1.5, lease=120.0)
+    trace = _trace(seed)
+    runs = []
+    for cls in (Scored, _NoTable):
+        result = simulate(trace, HETERO, cls(**params), SimConfig(restart_overhead_s=30))  # type: ignore[arg-type]
+        runs.append([(j.job_id, j.first_start, j.finish_time, j.preemptions) for j in result.jobs])
+    assert runs[0] == runs[1]
+    assert sum(p for *_, p in runs[0]) > 0  # preemptions happened: the table was exercised

@@ -34,6 +34,7 @@ from kaon.core.placement import FreeCapacity, PlacementStrategy
 from kaon.policy.base import Decision, Preempt, SchedulerView, Start
 from kaon.policy.psrtf import Psrtf, predicted_total
 from kaon.policy.registry import register
+from kaon.policy.running_table import RunningTable
 from kaon.sim.state import JobState, JobStatus
 
 
@@ -81,6 +82,8 @@ class Scored(Psrtf):
         self.patience, self.min_speed, self.quantum = patience, min_speed, quantum
         self._orders: dict[int, tuple[tuple[int, float], list[int], bool]] = {}
         self._type_total: np.ndarray | None = None
+        self.table = RunningTable()
+        """The running jobs' rank inputs as arrays (`kaon.policy.running_table`)."""
 
     def left(self, job: JobState, executed: float) -> float:
         """Predicted remaining wall seconds of `job` after `executed` seconds of running."""
@@ -131,27 +134,89 @@ class Scored(Psrtf):
         grown = np.where(grown > executed, grown, grown * g)
         return np.where(executed < point, point, np.where(executed < p90, p90, grown))
 
+    def _keys(self, executed: np.ndarray, attained: np.ndarray, gpus: np.ndarray, point: np.ndarray,
+              p10: np.ndarray, p90: np.ndarray) -> np.ndarray:
+        left = np.maximum(self._totals(executed, point, p90) - executed, self.min_remaining)
+        w_r, w_a, w_g, w_u = self.weights
+        with np.errstate(invalid="ignore"):
+            return (
+                w_r * np.log(left) + w_a * np.log1p(attained) + w_g * np.log(gpus)
+                + w_u * np.log(np.maximum(p90, 1.0) / np.maximum(p10, 1.0))
+            )
+
+    def _sync(self) -> bool:
+        """Fill in estimates made since their jobs started; True when the table holds exactly the
+        running jobs and all their estimates (else the callers fall back to the jobs themselves)."""
+        for job in self.table.missing():
+            est = self._estimates.get(job.index)
+            if est is not None:
+                self.table.set_estimate(job, est)
+        return not self.table.missing()
+
     def running_keys(self, jobs: Sequence[JobState], now: float) -> list[float]:
         if not jobs:
             return []
-        executed, attained, gpus, point, p10, p90 = self._state(jobs, now)
-        left = np.maximum(self._totals(executed, point, p90) - executed, self.min_remaining)
-        w_r, w_a, w_g, w_u = self.weights
-        keys = (
-            w_r * np.log(left) + w_a * np.log1p(attained) + w_g * np.log(gpus)
-            + w_u * np.log(np.maximum(p90, 1.0) / np.maximum(p10, 1.0))
-        )
-        return keys.tolist()
+        if self._sync() and len(jobs) <= len(self.table):
+            slots = [self.table.slot.get(j.index, -1) for j in jobs]
+            if min(slots) >= 0:
+                return self._keys(*self.table.at(now))[slots].tolist()
+        return self._keys(*self._state(jobs, now)).tolist()
+
+    def contenders(self, running: Sequence[JobState], now: float, head: float) -> list:
+        """As `PriorityPolicy.contenders`, from the table: one numpy pass over the running jobs."""
+        if not self._sync() or len(running) != len(self.table):
+            return super().contenders(running, now, head)
+        t = self.table
+        keys = self._keys(*t.at(now))
+        with np.errstate(invalid="ignore"):
+            sel = np.flatnonzero(t.active & (t.data[2] + self.lease <= now) & (keys > head))
+        sel = sel[np.lexsort((np.array([t.jobs[i].index for i in sel], dtype=np.int64), keys[sel]))]  # type: ignore[union-attr]
+        return [(k, job.index, job) for k, job in zip(keys[sel].tolist(), (t.jobs[i] for i in sel))]  # type: ignore[union-attr]
 
     def next_change(self, running: Sequence[JobState], decision: Decision, now: float) -> float | None:
         """A prediction step (as `psrtf`), or at the latest one `quantum` on: with attained service
         in the rank, running jobs age continuously and are re-ranked at least that often."""
-        after, _ = self.running_after(running, decision, now)
         wake = now + self.quantum
+        started = [s.job for s in decision.starts]
+        if self._sync() and len(running) == len(self.table):
+            executed, _, _, point, _, p90 = self.table.at(now)
+            steps = now + self._totals(executed, point, p90) - executed
+            gone = [self.table.slot[a.job.index] for a in decision.preempts if a.job.index in self.table.slot]
+            steps[gone] = np.nan
+            if np.isfinite(steps).any():
+                wake = min(wake, float(np.nanmin(steps)))
+            after = started
+        else:
+            after, _ = self.running_after(running, decision, now)
         if after:
             executed, _, _, point, _, p90 = self._state(after, now)
             wake = min(wake, float((now + self._totals(executed, point, p90) - executed).min()))
         return wake
+
+    def _wake(self, running: list[JobState], decision: Decision, now: float) -> float | None:
+        """As `PriorityPolicy._wake`, the lease ends read from the table."""
+        if self.lease <= 0 or not self._sync() or len(running) != len(self.table):
+            return super()._wake(running, decision, now)
+        ends = self.table.data[2] + self.lease
+        gone = [self.table.slot[a.job.index] for a in decision.preempts if a.job.index in self.table.slot]
+        ends[gone] = np.nan
+        with np.errstate(invalid="ignore"):
+            live = ends[ends > now]
+        wake = float(live.min()) if len(live) else math.inf
+        if decision.starts:
+            wake = min(wake, now + self.lease)
+        crossing = self.next_change(running, decision, now)
+        if crossing is not None:
+            wake = min(wake, max(crossing, float(np.nextafter(now, np.inf))))
+        return wake if wake != math.inf else None
+
+    def job_started(self, job: JobState, now: float) -> None:
+        super().job_started(job, now)
+        self.table.add(job, self._estimates.get(job.index))
+
+    def job_preempted(self, job: JobState, now: float) -> None:
+        self.table.remove(job)
+        super().job_preempted(job, now)
 
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
         """Fastest first among the types the job may take now (see the module doc). The walk asks
@@ -186,6 +251,7 @@ class Scored(Psrtf):
 
     def job_finished(self, job: JobState, now: float) -> None:
         self._orders.pop(job.index, None)
+        self.table.remove(job)
         super().job_finished(job, now)
 
     def decide(self, view: SchedulerView) -> Decision:

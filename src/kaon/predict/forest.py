@@ -70,7 +70,9 @@ class Forest:
         x = np.asarray(x, dtype=np.float64)
         rows = np.arange(len(x))[:, None]
         node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        for _ in range(self.depth):
+        for level in range(self.depth):
+            if level % 4 == 3 and self.leaf[node].all():  # most trees are far shallower than the deepest
+                break
             v = x[rows, self.feature[node]]
             go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
             node = np.where(go_left, self.left[node], self.right[node])
