@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.core.job import JobSpec, Trace
 from kaon.policy.backfill import FifoBackfill, RequestEstimator
 from kaon.policy.base import PolicyParamError
 from kaon.policy.registry import make_policy
 from kaon.sim.engine import SimConfig, simulate
 from kaon.sim.state import JobState
+from kaon.traces.formats import read_trace
+from kaon.traces.scenario import window
+from kaon.traces.synthetic import synthetic_trace
 
 # `a` holds 2 of 4 GPUs until 1000; the head `h` needs all 4, so it is reserved for 1000.
 JOBS = [
@@ -88,3 +95,84 @@ def test_a_long_job_waits_for_a_faster_type_and_a_short_one_backfills_the_slow_o
     assert out == {"a": (0, 100, 0), "b": (100, 1100, 0), "c": (20, 40, 0)}
     fifo = _run(cluster, jobs, make_policy("fifo"))
     assert fifo == {"a": (0, 100, 0), "b": (10, 2010, 0), "c": (100, 110, 0)}
+
+
+# Schedules fixed before the backfill scan was bounded (commit 41b68e1's fifo-backfill): each
+# scenario's (first start, finish) per job, in trace order. The bounded scan must skip only jobs the
+# full scan would have rejected, so every schedule stays identical. Regenerate (only for an
+# intended change of schedule) with `python -m tests.policy.test_backfill`.
+EXPECTED = Path(__file__).with_name("backfill_schedules.json")
+HETERO = ClusterSpec(
+    "hetero",
+    (GpuType("v100"), GpuType("p100"), GpuType("k80")),
+    tuple(NodeSpec(f"{t}-{i}", t, g) for t, g, n in [("v100", 4, 3), ("p100", 4, 2), ("k80", 8, 2)] for i in range(n)),
+    "v100",
+    spread_slowdown=0.8,
+)
+HOMOGENEOUS = ClusterSpec(
+    "homogeneous", (GpuType("v100"),), tuple(NodeSpec(f"n{i}", "v100", 8) for i in range(4)), "v100"
+)
+JOB_TYPES = ("ResNet-50 (batch size 64)", "Transformer (batch size 128)", "A3C", "LM (batch size 20)")
+PHILLY_DAY = 28 * 86_400.0
+"""A Philly window with 1- to 32-GPU jobs and multi-day ones among the short."""
+
+
+def _scenarios() -> dict[str, tuple[Trace, ClusterSpec, str]]:
+    """Hundred-job traces that keep a queue behind a blocked head most of the time, on a homogeneous
+    cluster (the reservation alone decides a backfill) and a heterogeneous one (finish-first types
+    and work bounds too), with exact and f-model estimates, and a day of Philly."""
+    syn = {
+        seed: synthetic_trace(
+            300, seed=seed, mean_interarrival_s=30, median_duration_s=900, max_gpus=16, job_types=JOB_TYPES
+        )
+        for seed in (3, 4)
+    }
+    philly = window(read_trace("philly-2017-09-10.csv.gz"), PHILLY_DAY, PHILLY_DAY + 86_400)
+    return {
+        "homogeneous-oracle": (syn[3], HOMOGENEOUS, "fifo-backfill"),
+        "homogeneous-request": (syn[3], HOMOGENEOUS, "fifo-backfill:estimate=request,request_factor=4"),
+        "hetero-oracle": (syn[4], HETERO, "fifo-backfill"),
+        "hetero-request": (syn[4], HETERO, "fifo-backfill:estimate=request,request_factor=3"),
+        "hetero-spread": (syn[3], HETERO, "fifo-backfill:placement=spread,estimate=request"),
+        "philly-homogeneous": (philly, HOMOGENEOUS, "fifo-backfill"),
+        "philly-hetero": (philly, HETERO, "fifo-backfill:estimate=request"),
+    }
+
+
+def _schedules() -> dict[str, list[list[float | None]]]:
+    out = {}
+    for name, (trace, cluster, spec) in _scenarios().items():
+        result = simulate(trace, cluster, make_policy(spec))
+        out[name] = [[j.first_start, j.finish_time] for j in result.jobs]
+    return out
+
+
+def test_bounded_scan_keeps_every_schedule() -> None:
+    expected = json.loads(EXPECTED.read_text())
+    got = _schedules()
+    assert got.keys() == expected.keys()
+    for name, schedule in got.items():
+        assert schedule == expected[name], name
+
+
+def test_backfill_scan_skips_jobs_that_would_run_past_the_reservation(tiny_cluster) -> None:
+    """Behind `h` (4 GPUs, reserved at 1000), only `short` can end before the shadow; the 2-GPU
+    jobs too long for it are never offered to the placement test, and the schedule is EASY's."""
+    jobs = [*JOBS[:3], *(JobSpec(f"long-{i}", 30 + i, 2000 + i, 2) for i in range(50))]
+    policy = FifoBackfill()
+    offered: list[str] = []
+    backfill = policy._backfill
+
+    def spy(job, *args):  # noqa: ANN001, ANN202
+        offered.append(job.job_id)
+        return backfill(job, *args)
+
+    policy._backfill = spy  # type: ignore[method-assign]
+    out = _run(tiny_cluster(nodes=1, gpus=4), jobs, policy)
+    assert out["short"] == (20, 920, 0) and out["h"] == (1000, 1500, 0)
+    assert not any(name.startswith("long") for name in offered)
+    assert [out[f"long-{i}"][0] for i in range(3)] == [1500, 1500, 3500]
+
+
+if __name__ == "__main__":
+    EXPECTED.write_text(json.dumps(_schedules(), separators=(",", ":")) + "\n")

@@ -27,9 +27,10 @@ from __future__ import annotations
 import heapq
 import math
 import zlib
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Iterator
 from enum import Enum
+from itertools import islice
 from operator import itemgetter
 from typing import Protocol
 
@@ -37,14 +38,15 @@ from sortedcontainers import SortedList
 
 from kaon.core.placement import FreeCapacity, Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
-from kaon.policy.priority import PendingQueue
 from kaon.policy.registry import register
 from kaon.sim.state import JobState
 
 
 class RuntimeEstimator(Protocol):
     def estimate(self, job: JobState) -> float:
-        """Expected total runtime of `job` in seconds on the reference GPU type."""
+        """Expected total runtime of `job` in seconds on the reference GPU type. The policy reads it
+        once when the job joins the queue and keeps it while the job waits (a user's request does
+        not change either), so its queue can be ordered by estimate."""
         ...
 
 
@@ -74,6 +76,73 @@ class Estimate(str, Enum):
 
 
 _END = itemgetter(0)
+
+
+Entry = tuple[float, int, JobState]
+"""(submit time, job index, job): FIFO order, the index breaking ties so jobs are never compared."""
+_LAST_ENTRY = (math.inf,)
+"""Sorts after every entry: the upper end of a range of (runtime, entry) pairs."""
+
+
+class _Waiting:
+    """The queued jobs in FIFO order, bucketed by GPU count, and per GPU type and count by their
+    estimated runtime there.
+
+    The FIFO is what EASY walks. The buckets let a backfill scan skip every job larger than the
+    room left, and the runtime order lets it skip the jobs that could only run on the head's GPUs
+    yet would not end before its reservation: with the queue thousands long behind a blocked
+    head, those are nearly all of it, and a scan that visited them cost milliseconds per decision.
+    Each job's estimate is read once here, not at every visit."""
+
+    __slots__ = ("ordered", "by_size", "by_runtime", "estimates", "_entries")
+
+    def __init__(self, types: int) -> None:
+        self.ordered: SortedList = SortedList()
+        self.by_size: dict[int, SortedList] = {}
+        self.by_runtime: list[dict[int, SortedList]] = [{} for _ in range(types)]
+        """Per type, per GPU count: (estimate / speed there, entry) of the jobs that may run there."""
+        self.estimates: dict[int, float] = {}
+        self._entries: dict[int, tuple[Entry, list[tuple[int, tuple[float, Entry]]]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, job: JobState, estimate: float) -> None:
+        if job.index in self._entries:
+            raise ValueError(f"{job.job_id} is already queued")
+        g = job.num_gpus
+        entry = (job.spec.submit_time, job.index, job)
+        runtimes = [(t, (estimate / s, entry)) for t, s in enumerate(job.speeds.tolist()) if s > 0]
+        self._entries[job.index] = (entry, runtimes)
+        self.estimates[job.index] = estimate
+        self.ordered.add(entry)
+        self.by_size.setdefault(g, SortedList()).add(entry)
+        for t, item in runtimes:
+            self.by_runtime[t].setdefault(g, SortedList()).add(item)
+
+    def remove(self, job: JobState) -> None:
+        entry, runtimes = self._entries.pop(job.index)
+        del self.estimates[job.index]
+        g = job.num_gpus
+        self.ordered.remove(entry)
+        _discard(self.by_size, g, entry)
+        for t, item in runtimes:
+            _discard(self.by_runtime[t], g, item)
+
+    def shorter_than(self, t: int, g: int, limit: float) -> list[Entry]:
+        """The queued jobs of `g` GPUs that would end within `limit` seconds on type `t`, in FIFO
+        order."""
+        pairs = self.by_runtime[t].get(g)
+        if not pairs:
+            return []
+        return sorted(e for _, e in pairs.irange(maximum=(limit, _LAST_ENTRY)))
+
+
+def _discard(lists: dict[int, SortedList], g: int, item: object) -> None:
+    sl = lists[g]
+    sl.remove(item)
+    if not sl:
+        del lists[g]
 
 
 class _Reservation:
@@ -126,6 +195,54 @@ class _Profile:
         return free
 
 
+class _ShortJobs:
+    """Which queued jobs a backfill scan must visit, in FIFO order.
+
+    A job of g GPUs can only start where g GPUs are free now. When the head's reserved type is
+    the only such type and g exceeds the reservation's extra GPUs, the job must end before the
+    shadow time there, by its unspread estimate (`_backfill`'s first test on that type). Such a
+    bucket is restricted to its jobs that short, read off the runtime order (for the whole
+    decision: the shadow and the reserved type are fixed, room and extra GPUs only shrink); the
+    other buckets are walked whole. Skipped jobs are exactly ones `_backfill` would turn down,
+    so the schedule is the one a scan of the whole queue makes."""
+
+    __slots__ = ("queue", "res", "limit", "_short")
+
+    def __init__(self, queue: _Waiting, res: _Reservation | None, now: float) -> None:
+        self.queue = queue
+        self.res = res
+        # `now + runtime > shadow` in floating point holds for any runtime past this limit: the
+        # margin is far above rounding error and far below a runtime that matters.
+        self.limit = math.inf if res is None else res.shadow - now + 1e-9 * (abs(res.shadow) + abs(now) + 1.0)
+        self._short: dict[int, list[Entry]] = {}
+
+    def scan(self, cap: FreeCapacity, after: Entry | None) -> list[tuple[Entry, int, Iterator[Entry]]]:
+        """A heap of (next entry, GPU count, the bucket's entries after it) over the buckets that
+        fit some type's free GPUs, from past `after` (the job the scan last visited) on."""
+        free = cap.free_per_type.tolist()
+        room = max(free)
+        res = self.res
+        heap = []
+        for g, bucket in self.queue.by_size.items():
+            if g > room:
+                continue
+            rest: Iterator[Entry]
+            if res is not None and g > res.extra and all(f < g for t, f in enumerate(free) if t != res.gpu_type):
+                short = self._short.get(g)
+                if short is None:
+                    short = self._short[g] = self.queue.shorter_than(res.gpu_type, g, self.limit)
+                rest = islice(short, 0 if after is None else bisect_right(short, after), None)
+            elif after is None:
+                rest = iter(bucket)
+            else:
+                rest = bucket.irange(minimum=after, inclusive=(False, True))
+            first = next(rest, None)
+            if first is not None:
+                heap.append((first, g, rest))
+        heapq.heapify(heap)
+        return heap
+
+
 @register
 class FifoBackfill(Policy):
     name = "fifo-backfill"
@@ -144,7 +261,7 @@ class FifoBackfill(Policy):
         if estimator is None:
             estimator = OracleEstimator() if self.estimate is Estimate.ORACLE else RequestEstimator(request_factor)
         self.estimator = estimator
-        self.queue = PendingQueue()
+        self.queue = _Waiting(0)
         self._sizes: list[SortedList] = []
         """Per GPU type, the GPU counts of the queued jobs that may run there: when every type
         has fewer free GPUs than its smallest, nothing can start and a decision is free."""
@@ -157,10 +274,11 @@ class FifoBackfill(Policy):
         if not self._sizes:
             self._sizes = [SortedList() for _ in job.speeds]
             self._running = [SortedList() for _ in job.speeds]
+            self.queue = _Waiting(len(job.speeds))
 
     def _enqueue(self, job: JobState) -> None:
         self._types(job)
-        self.queue.add(job, job.spec.submit_time)
+        self.queue.add(job, self.estimator.estimate(job))
         for t in job.speeds.nonzero()[0].tolist():
             self._sizes[t].add(job.num_gpus)
 
@@ -172,6 +290,7 @@ class FifoBackfill(Policy):
         self._enqueue(job)
 
     def job_started(self, job: JobState, now: float) -> None:
+        work = self.queue.estimates[job.index]
         self.queue.remove(job)
         for t in job.speeds.nonzero()[0].tolist():
             self._sizes[t].remove(job.num_gpus)
@@ -179,7 +298,7 @@ class FifoBackfill(Policy):
         assert p is not None
         # A running job's estimated end is fixed: it progresses at `rate` from `progress_start`.
         done = job.spec.duration - job.remaining_at(now)
-        entry = (self._end(job, max(now, job.progress_start), job.rate, done), job.num_gpus, job.index)
+        entry = (self._end(work, max(now, job.progress_start), job.rate, done), job.num_gpus, job.index)
         self._running[p.gpu_type].add(entry)
         self._run_entry[job.index] = (p.gpu_type, entry)
 
@@ -195,9 +314,10 @@ class FifoBackfill(Policy):
         free = cap.free_per_type.tolist()
         return all(not sizes or sizes[0] > f for sizes, f in zip(self._sizes, free))
 
-    def _end(self, job: JobState, now: float, rate: float, ref_done: float) -> float:
-        """Estimated end of `job` given `ref_done` reference-seconds already done."""
-        left = max(0.0, self.estimator.estimate(job) - ref_done)
+    @staticmethod
+    def _end(work: float, now: float, rate: float, ref_done: float) -> float:
+        """Estimated end of a job of `work` reference-seconds given `ref_done` already done."""
+        left = max(0.0, work - ref_done)
         return now + left / rate
 
     def _rate(self, job: JobState, p: Placement, cluster_slowdown: float) -> float:
@@ -216,10 +336,11 @@ class FifoBackfill(Policy):
         head: JobState | None = None
         # In order: each job goes where it finishes first, now or once GPUs free up; the first
         # one whose best type is busy is the head, reserved there.
-        for _, _, job in self.queue.ordered():
+        estimates = self.queue.estimates
+        for _, _, job in self.queue.ordered:
             if cap.total_free == 0:
                 return decision
-            finish = self._finishes(job, cap, profile, per_type, now)
+            finish = self._finishes(job, estimates[job.index], cap, profile, per_type, now)
             t = min(range(len(finish)), key=finish.__getitem__)
             if finish[t] == math.inf:
                 continue  # never placeable: the engine sets such jobs aside
@@ -233,30 +354,39 @@ class FifoBackfill(Policy):
                 break
             cap.allocate(p)
             decision.starts.append(Start(job, p))
-            profile.add(self._end(job, now, self._rate(job, p, slowdown), 0.0), t, job.num_gpus)
+            profile.add(self._end(estimates[job.index], now, self._rate(job, p, slowdown), 0.0), t, job.num_gpus)
         if head is None or cap.total_free == 0:
             return decision
         started = {s.job.index for s in decision.starts}
-        room = int(cap.free_per_type.max())
+        short = _ShortJobs(self.queue, res, now)
+        heap = short.scan(cap, None)
         # Longest work (reference seconds) a job of a given speed row and size could do now and
         # still finish first here: jobs of one row and size differ only in work, so one bound per
         # group rejects most candidates at the cost of a comparison. Any start invalidates them.
         bounds: dict[tuple[int, int], float] = {}
-        for _, _, job in self.queue.walk(lambda: room):
+        while heap:
+            entry, g, rest = heap[0]
+            nxt = next(rest, None)
+            if nxt is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (nxt, g, rest))
+            job = entry[2]
             if job.index in started or job is head:
                 continue
-            key = (id(job.speeds), job.num_gpus)
+            key = (id(job.speeds), g)
             bound = bounds.get(key)
             if bound is None:
                 bound = bounds[key] = self._work_bound(job, cap, profile, per_type, now)
-            if self.estimator.estimate(job) > bound * (1 + 1e-9):
+            work = estimates[job.index]
+            if work > bound * (1 + 1e-9):
                 continue
-            p = self._backfill(job, cap, res, profile, per_type, now, slowdown)
+            p = self._backfill(job, work, cap, res, profile, per_type, now, slowdown)
             if p is not None:
                 cap.allocate(p)
                 decision.starts.append(Start(job, p))
-                room = int(cap.free_per_type.max())
                 bounds.clear()
+                heap = short.scan(cap, entry)  # less room, maybe fewer extra GPUs
         return decision
 
     @staticmethod
@@ -283,14 +413,14 @@ class FifoBackfill(Policy):
             best = max(best, bound)
         return best
 
+    @staticmethod
     def _finishes(
-        self, job: JobState, cap: FreeCapacity, profile: _Profile, per_type: list[int], now: float
+        job: JobState, work: float, cap: FreeCapacity, profile: _Profile, per_type: list[int], now: float
     ) -> list[float]:
         """Estimated finish of `job` on each type if it starts there as soon as enough GPUs are
         free (inf where it may never run). Waiting for a faster type often beats taking slow
         GPUs free now: Philly's long jobs would run for weeks on a K80."""
         g = job.num_gpus
-        work = self.estimator.estimate(job)
         free = cap.free_per_type
         out = []
         for t, s in enumerate(job.speeds.tolist()):
@@ -301,6 +431,7 @@ class FifoBackfill(Policy):
     def _backfill(
         self,
         job: JobState,
+        work: float,
         cap: FreeCapacity,
         res: _Reservation | None,
         profile: _Profile,
@@ -311,7 +442,7 @@ class FifoBackfill(Policy):
         """A placement for `job` now, or None: on a type where it finishes first (as for the
         head), and without delaying the head's reservation (EASY)."""
         g = job.num_gpus
-        finish = self._finishes(job, cap, profile, per_type, now)
+        finish = self._finishes(job, work, cap, profile, per_type, now)
         best = min(finish)
         if best == math.inf:
             return None
@@ -325,7 +456,7 @@ class FifoBackfill(Policy):
                 continue
             if res is None or t != res.gpu_type:
                 return p
-            if self._end(job, now, self._rate(job, p, slowdown), 0.0) <= res.shadow:
+            if self._end(work, now, self._rate(job, p, slowdown), 0.0) <= res.shadow:
                 return p
             if g <= res.extra:
                 res.extra -= g
