@@ -27,6 +27,8 @@ class RunningTable:
         self.jobs: list[JobState | None] = [None] * capacity
         self.slot: dict[int, int] = {}
         self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.version = 0
+        """Bumped by every change, so a reader can cache what it derived from the arrays."""
 
     def __len__(self) -> int:
         return len(self.slot)
@@ -37,6 +39,7 @@ class RunningTable:
         if not self._free:
             self._grow()
         s = self._free.pop()
+        self.version += 1
         self.slot[job.index] = s
         self.jobs[s] = job
         self.active[s] = True
@@ -45,12 +48,14 @@ class RunningTable:
 
     def set_estimate(self, job: JobState, estimate: Estimate | None) -> None:
         s = self.slot[job.index]
+        self.version += 1
         self.data[4:, s] = (estimate.point, estimate.p10, estimate.p90) if estimate else np.nan
 
     def remove(self, job: JobState) -> None:
         s = self.slot.pop(job.index, None)
         if s is None:
             return
+        self.version += 1
         self.active[s] = False
         self.jobs[s] = None
         self.data[:, s] = np.nan

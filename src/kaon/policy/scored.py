@@ -84,6 +84,9 @@ class Scored(Psrtf):
         self._type_total: np.ndarray | None = None
         self.table = RunningTable()
         """The running jobs' rank inputs as arrays (`kaon.policy.running_table`)."""
+        self._derived: tuple[tuple[float, int], np.ndarray, np.ndarray] | None = None
+        """(now, table version), every slot's rank key and its next prediction step: one decision
+        asks for both several times (contenders, ranks, wake-up)."""
 
     def left(self, job: JobState, executed: float) -> float:
         """Predicted remaining wall seconds of `job` after `executed` seconds of running."""
@@ -153,13 +156,22 @@ class Scored(Psrtf):
                 self.table.set_estimate(job, est)
         return not self.table.missing()
 
+    def _table_view(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every slot's rank key and next prediction step at `now` (NaN for empty slots)."""
+        key = (now, self.table.version)
+        if self._derived is None or self._derived[0] != key:
+            executed, attained, gpus, point, p10, p90 = self.table.at(now)
+            steps = now + self._totals(executed, point, p90) - executed
+            self._derived = (key, self._keys(executed, attained, gpus, point, p10, p90), steps)
+        return self._derived[1], self._derived[2]
+
     def running_keys(self, jobs: Sequence[JobState], now: float) -> list[float]:
         if not jobs:
             return []
         if self._sync() and len(jobs) <= len(self.table):
             slots = [self.table.slot.get(j.index, -1) for j in jobs]
             if min(slots) >= 0:
-                return self._keys(*self.table.at(now))[slots].tolist()
+                return self._table_view(now)[0][slots].tolist()
         return self._keys(*self._state(jobs, now)).tolist()
 
     def contenders(self, running: Sequence[JobState], now: float, head: float) -> list:
@@ -167,7 +179,7 @@ class Scored(Psrtf):
         if not self._sync() or len(running) != len(self.table):
             return super().contenders(running, now, head)
         t = self.table
-        keys = self._keys(*t.at(now))
+        keys = self._table_view(now)[0]
         with np.errstate(invalid="ignore"):
             sel = np.flatnonzero(t.active & (t.data[2] + self.lease <= now) & (keys > head))
         sel = sel[np.lexsort((np.array([t.jobs[i].index for i in sel], dtype=np.int64), keys[sel]))]  # type: ignore[union-attr]
@@ -179,8 +191,7 @@ class Scored(Psrtf):
         wake = now + self.quantum
         started = [s.job for s in decision.starts]
         if self._sync() and len(running) == len(self.table):
-            executed, _, _, point, _, p90 = self.table.at(now)
-            steps = now + self._totals(executed, point, p90) - executed
+            steps = self._table_view(now)[1].copy()
             gone = [self.table.slot[a.job.index] for a in decision.preempts if a.job.index in self.table.slot]
             steps[gone] = np.nan
             if np.isfinite(steps).any():
