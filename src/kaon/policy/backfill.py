@@ -195,52 +195,87 @@ class _Profile:
         return free
 
 
-class _ShortJobs:
-    """Which queued jobs a backfill scan must visit, in FIFO order.
+class _BackfillScan:
+    """The queued jobs a backfill scan must visit, in FIFO order.
 
-    A job of g GPUs can only start where g GPUs are free now. When the head's reserved type is
-    the only such type and g exceeds the reservation's extra GPUs, the job must end before the
-    shadow time there, by its unspread estimate (`_backfill`'s first test on that type). Such a
-    bucket is restricted to its jobs that short, read off the runtime order (for the whole
-    decision: the shadow and the reserved type are fixed, room and extra GPUs only shrink); the
-    other buckets are walked whole. Skipped jobs are exactly ones `_backfill` would turn down,
-    so the schedule is the one a scan of the whole queue makes."""
+    A job of g GPUs can only start where g GPUs are free now, so buckets larger than every type's
+    free GPUs are dropped. When the head's reserved type is the only one with g free and g
+    exceeds the reservation's extra GPUs, a job must also end before the shadow time there, by
+    its unspread estimate (`_backfill`'s first test on that type): such a bucket is restricted to
+    the jobs that short, read off the runtime order once per decision (the shadow and the reserved
+    type are fixed; room and extra GPUs only shrink, so a bucket once restricted stays so). Every
+    job skipped is one `_backfill` would turn down, so the schedule is the one a scan of the whole
+    queue makes; what a decision costs is the jobs that could start, not the queue's length."""
 
-    __slots__ = ("queue", "res", "limit", "_short")
+    __slots__ = ("queue", "res", "limit", "room", "threshold", "heap", "_whole")
 
-    def __init__(self, queue: _Waiting, res: _Reservation | None, now: float) -> None:
+    def __init__(self, queue: _Waiting, res: _Reservation | None, now: float, cap: FreeCapacity) -> None:
         self.queue = queue
         self.res = res
         # `now + runtime > shadow` in floating point holds for any runtime past this limit: the
         # margin is far above rounding error and far below a runtime that matters.
         self.limit = math.inf if res is None else res.shadow - now + 1e-9 * (abs(res.shadow) + abs(now) + 1.0)
-        self._short: dict[int, list[Entry]] = {}
-
-    def scan(self, cap: FreeCapacity, after: Entry | None) -> list[tuple[Entry, int, Iterator[Entry]]]:
-        """A heap of (next entry, GPU count, the bucket's entries after it) over the buckets that
-        fit some type's free GPUs, from past `after` (the job the scan last visited) on."""
         free = cap.free_per_type.tolist()
-        room = max(free)
+        self.room = max(free)
+        self.threshold = self._threshold(free)
+        """Buckets above it are restricted: more GPUs than the reservation's extra and than any
+        other type has free."""
+        self.heap: list[tuple[Entry, int, Iterator[Entry]]] = []
+        self._whole: set[int] = set()
+        for g, bucket in queue.by_size.items():
+            if g <= self.room:
+                self._push(g, self._short(g, None) if g > self.threshold else iter(bucket))
+        heapq.heapify(self.heap)
+
+    def _threshold(self, free: list[int]) -> float:
         res = self.res
-        heap = []
-        for g, bucket in self.queue.by_size.items():
-            if g > room:
+        if res is None:
+            return math.inf
+        return max(res.extra, max((f for t, f in enumerate(free) if t != res.gpu_type), default=0))
+
+    def _short(self, g: int, after: Entry | None) -> Iterator[Entry]:
+        assert self.res is not None
+        short = self.queue.shorter_than(self.res.gpu_type, g, self.limit)
+        return islice(short, 0 if after is None else bisect_right(short, after), None)
+
+    def _push(self, g: int, rest: Iterator[Entry]) -> None:
+        first = next(rest, None)
+        if first is not None:
+            self.heap.append((first, g, rest))
+            if g <= self.threshold:
+                self._whole.add(g)
+
+    def __iter__(self) -> Iterator[Entry]:
+        heap = self.heap
+        while heap:
+            entry, g, rest = heap[0]
+            if g > self.room:
+                heapq.heappop(heap)
                 continue
-            rest: Iterator[Entry]
-            if res is not None and g > res.extra and all(f < g for t, f in enumerate(free) if t != res.gpu_type):
-                short = self._short.get(g)
-                if short is None:
-                    short = self._short[g] = self.queue.shorter_than(res.gpu_type, g, self.limit)
-                rest = islice(short, 0 if after is None else bisect_right(short, after), None)
-            elif after is None:
-                rest = iter(bucket)
+            nxt = next(rest, None)
+            if nxt is None:
+                heapq.heappop(heap)
             else:
-                rest = bucket.irange(minimum=after, inclusive=(False, True))
-            first = next(rest, None)
-            if first is not None:
-                heap.append((first, g, rest))
-        heapq.heapify(heap)
-        return heap
+                heapq.heapreplace(heap, (nxt, g, rest))
+            yield entry
+
+    def started(self, cap: FreeCapacity, entry: Entry) -> None:
+        """`entry`'s job just started: less room, perhaps fewer extra GPUs, so buckets walked whole
+        so far may now be restricted (from past `entry` on)."""
+        free = cap.free_per_type.tolist()
+        self.room = max(free)
+        threshold = self._threshold(free)
+        if threshold >= self.threshold:
+            return
+        self.threshold = threshold
+        switched = {g for g in self._whole if g > threshold}
+        if not switched:
+            return
+        self._whole -= switched
+        self.heap[:] = [item for item in self.heap if item[1] not in switched]  # the walk holds this list
+        for g in switched:
+            self._push(g, self._short(g, entry))
+        heapq.heapify(self.heap)
 
 
 @register
@@ -358,23 +393,16 @@ class FifoBackfill(Policy):
         if head is None or cap.total_free == 0:
             return decision
         started = {s.job.index for s in decision.starts}
-        short = _ShortJobs(self.queue, res, now)
-        heap = short.scan(cap, None)
+        scan = _BackfillScan(self.queue, res, now, cap)
         # Longest work (reference seconds) a job of a given speed row and size could do now and
         # still finish first here: jobs of one row and size differ only in work, so one bound per
         # group rejects most candidates at the cost of a comparison. Any start invalidates them.
         bounds: dict[tuple[int, int], float] = {}
-        while heap:
-            entry, g, rest = heap[0]
-            nxt = next(rest, None)
-            if nxt is None:
-                heapq.heappop(heap)
-            else:
-                heapq.heapreplace(heap, (nxt, g, rest))
+        for entry in scan:
             job = entry[2]
             if job.index in started or job is head:
                 continue
-            key = (id(job.speeds), g)
+            key = (id(job.speeds), job.num_gpus)
             bound = bounds.get(key)
             if bound is None:
                 bound = bounds[key] = self._work_bound(job, cap, profile, per_type, now)
@@ -386,7 +414,7 @@ class FifoBackfill(Policy):
                 cap.allocate(p)
                 decision.starts.append(Start(job, p))
                 bounds.clear()
-                heap = short.scan(cap, entry)  # less room, maybe fewer extra GPUs
+                scan.started(cap, entry)
         return decision
 
     @staticmethod
