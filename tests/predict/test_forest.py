@@ -33,3 +33,18 @@ def test_categorical_splits_are_refused() -> None:
     model = HistGradientBoostingRegressor(max_iter=5, categorical_features=[0], random_state=0).fit(x, y)
     with pytest.raises(ValueError, match="categorical"):
         Forest.of(model)
+
+
+def test_several_models_walk_together() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1000, 4))
+    y = x[:, 0] - 2 * x[:, 1] + rng.normal(0, 0.2, 1000)
+    models = [
+        HistGradientBoostingRegressor(max_iter=n, random_state=0, **loss).fit(x, y)
+        for n, loss in ((30, {}), (20, {"loss": "quantile", "quantile": 0.1}), (25, {"loss": "quantile", "quantile": 0.9}))
+    ]
+    test = rng.normal(size=(50, 4))
+    got = Forest.of_many(models).predict_all(test)
+    np.testing.assert_allclose(got, np.column_stack([m.predict(test) for m in models]), rtol=0, atol=1e-9)

@@ -116,8 +116,9 @@ class RuntimePredictor:
         self.history: History | None = None
         self.epoch: datetime | None = None
         self.info: TrainingInfo | None = None
-        self._forests: tuple[Forest, ...] | None = None
-        """The models compiled for small batches (`kaon.predict.forest`), built at first use."""
+        self._forest: Forest | None = None
+        """The three models compiled into one forest for small batches (`kaon.predict.forest`),
+        built at first use."""
 
     @property
     def fitted(self) -> bool:
@@ -176,7 +177,7 @@ class RuntimePredictor:
             from sklearn.ensemble import HistGradientBoostingRegressor
 
             self.models = tuple(HistGradientBoostingRegressor(**common, **s).fit(x, y) for s in specs)
-        self._forests = None
+        self._forest = None
         return self
 
     # --- prediction ---------------------------------------------------------------------------
@@ -199,9 +200,9 @@ class RuntimePredictor:
             empty = np.empty(0)
             return Prediction(empty, empty, empty)
         x = schema.matrix(cols, hist, epoch)
-        if self._forests is None:
-            self._forests = tuple(Forest.of(m) for m in self.models)
-        point, low, high = (f.predict(x) for f in self._forests)
+        if self._forest is None:
+            self._forest = Forest.of_many(list(self.models))
+        point, low, high = self._forest.predict_all(x).T
         low, high = np.minimum(low, point), np.maximum(high, point)
         return Prediction(np.exp(point), np.exp(low), np.exp(high))
 
