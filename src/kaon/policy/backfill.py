@@ -10,6 +10,12 @@ also finishes first, and, on the reserved type, only if it ends (by its estimate
 shadow or uses GPUs the head will not need then ("extra" GPUs). The head is never delayed by a
 backfilled job whose estimate holds. Non-preemptive.
 
+The backfill scan visits only the queued jobs that could start: buckets of more GPUs than any
+type has free are skipped whole, and so are the jobs that could only take the head's GPUs yet
+would not end before its shadow (read off a per-type runtime order, `_BackfillScan`). With
+thousands of jobs behind a blocked head a decision costs what can start, not the queue's length,
+and the schedule is the one a scan of the whole queue makes.
+
 Why finish-first and not the fastest free type (what strict `fifo` does): a job that takes free
 slow GPUs while a faster type frees up soon can run many times longer; on Philly's heavy tail a
 few week-long jobs sent to K80s dominated the mean JCT, and greedy backfilling, which starts more
@@ -269,9 +275,10 @@ class _BackfillScan:
             return
         self.threshold = threshold
         switched = {g for g in self._whole if g > threshold}
+        self._whole -= switched
+        switched = {g for g in switched if g <= self.room}  # the others are dropped anyway
         if not switched:
             return
-        self._whole -= switched
         self.heap[:] = [item for item in self.heap if item[1] not in switched]  # the walk holds this list
         for g in switched:
             self._push(g, self._short(g, entry))
