@@ -80,7 +80,7 @@ class Scored(Psrtf):
         self.migrate = migrate
         self.weights = (w_remaining, w_attained, w_gpus, w_uncertainty)
         self.patience, self.min_speed, self.quantum = patience, min_speed, quantum
-        self._orders: dict[int, tuple[tuple[int, float], list[int], bool]] = {}
+        self._orders: dict[int, tuple[tuple[int, float, bool], list[int], bool]] = {}
         self._type_total: np.ndarray | None = None
         self.table = RunningTable()
         """The running jobs' rank inputs as arrays (`kaon.policy.running_table`)."""
@@ -234,7 +234,7 @@ class Scored(Psrtf):
         this for every waiting job it visits, so a waiting job's answer is kept while it waits
         (its speeds and predicted remaining time do not change then); only speed ties are
         re-ordered by free GPUs at each call, as `Policy.type_order` does."""
-        key = (job.index, job.executed)
+        key = (job.index, job.executed, job.index in self._estimates)  # an estimate may arrive while it waits
         cached = self._orders.get(job.index)
         if cached is None or cached[0] != key:
             cached = (key, *self._allowed_order(job, capacity))
