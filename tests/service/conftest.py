@@ -40,7 +40,7 @@ def make_service(tmp_path: Path, **settings: object) -> TestClient:
         "db_url": f"sqlite:///{tmp_path / 'kaon.db'}",
         "cluster": str(spec),
         "state_dir": tmp_path / "state",
-        "grace_s": 0.5,
+        "grace_s": 2.0,  # a job that exits on SIGTERM must not meet SIGKILL on a loaded machine
         "dev_no_auth": True,
         "poll_interval_s": 0.02,
     }
