@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from kaon.executors.base import Executor, ExecutorEvent, Failed, Finished, RunRequest, Started
+from kaon.executors.base import Executor, ExecutorEvent, Failed, Started
 from kaon.executors.inventory import Inventory
 from kaon.service.book import JobBook
 from kaon.service.holds import HoldKeeper
 from kaon.service.nodes import NodeKeeper, rebuild_book
+from kaon.service.outcomes import run_outcome, run_request
 from kaon.security.audit import AuditEntry, AuditLog
 from kaon.service.policy_host import PolicyHost
 from kaon.sim.state import JobState
@@ -83,13 +83,6 @@ class _Drain:
     node: str
     drained: bool
     done: Future
-
-
-def run_request(record: JobRecord) -> RunRequest:
-    assert record.log_path is not None
-    return RunRequest(
-        record.id, record.attempt, record.command, record.time_limit_s, Path(record.log_path), record.env, record.cwd
-    )
 
 
 class SchedulerLoop:
@@ -439,7 +432,7 @@ class SchedulerLoop:
             if isinstance(event, Started):
                 change = Change(record, {"pid": event.pid})
             else:
-                change = _ended(record, event, self.book.stop_reasons.get(job.index))
+                change = run_outcome(record, event, self.book.stop_reasons.get(job.index))
                 ended.add(job.index)
             latest[job.index] = change.after()
             changes.append(change)
@@ -463,48 +456,3 @@ class SchedulerLoop:
                 self.host.policy.job_finished(job, now)
                 self.holds.ended(record)
         return bool(ended)
-
-
-def _ended(record: JobRecord, event: Finished | Failed, why: StopRequest | None) -> Change:
-    """The change a run's end makes to its job: back to the queue or a final state, and the
-    run's measurements."""
-    to, detail = _outcome(record, event, why)
-    ran = max(0.0, event.at - (record.start_time if record.start_time is not None else event.at))
-    fields: dict[str, object] = {
-        "run_time_s": record.run_time_s + ran,
-        "max_rss_mb": event.usage.max_rss_mb,
-        "cpu_time_s": event.usage.cpu_time_s,
-        "exit_code": event.exit_code if isinstance(event, Finished) else None,
-        "signal": event.signal if isinstance(event, Failed) else None,
-        "pid": None,
-        "stop_request": None,
-        "reason": detail,
-    }
-    if to is JobPhase.PENDING:
-        fields.update(grant=None, preemptions=record.preemptions + 1)
-    else:
-        fields["end_time"] = event.at
-    return Change(record, fields, to, detail)
-
-
-def _outcome(record: JobRecord, event: Finished | Failed, why: StopRequest | None) -> tuple[JobPhase, str]:
-    """What a run's end means for the job: its next state and a one-line reason."""
-    if why is StopRequest.PREEMPT:
-        return JobPhase.PENDING, "preempted"
-    if why is StopRequest.CANCEL:
-        return JobPhase.CANCELLED, "cancelled while running"
-    if isinstance(event, Finished) and event.exit_code == 0:
-        return JobPhase.COMPLETED, "exit code 0"
-    if why is StopRequest.NODE_LOST:  # the signal that ended it was ours, sent because the node left
-        failure = "its node left the inventory"
-    elif isinstance(event, Failed) and event.timed_out:
-        return JobPhase.TIMEOUT, f"time limit of {record.time_limit_s:g}s reached"
-    elif isinstance(event, Finished):
-        failure = f"exit code {event.exit_code}"
-    elif event.signal is not None:
-        failure = f"killed by signal {event.signal}" + (f" ({event.detail})" if event.detail else "")
-    else:
-        failure = event.detail or "ended abnormally"
-    if record.attempt <= record.retries:
-        return JobPhase.PENDING, f"attempt {record.attempt} failed ({failure}); retrying"
-    return JobPhase.FAILED, failure

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from kaon.executors.base import Executor, Recovery
 from kaon.service.book import JobBook
-from kaon.service.loop import run_request
+from kaon.service.outcomes import run_request
 from kaon.service.policy_host import PolicyHost
 from kaon.store.records import JobPhase, StopRequest
 from kaon.store.repo import JobStore
