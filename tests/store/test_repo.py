@@ -34,6 +34,11 @@ def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
+def test_only_sqlite_counts_as_embedded(store: JobStore, db_url: str) -> None:
+    """The service writes a single submission on its event loop only for an embedded store."""
+    assert store.embedded is db_url.startswith("sqlite")
+
+
 def test_migrate_is_versioned_and_idempotent(db_url: str) -> None:
     engine = open_engine(db_url)
     assert current_version(engine) == 0
