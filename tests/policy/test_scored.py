@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from kaon.core.job import JobSpec, Trace
+from kaon.core.throughput import SpeedModel
 from kaon.policy.registry import make_policy
 from kaon.policy.scored import Scored, ScoredParams
 from kaon.predict.online import Estimate
-from kaon.sim.engine import SimConfig, simulate
+from kaon.sim.engine import SimConfig, Simulator, simulate
 from tests.policy.test_psrtf import FakeEstimates
 
 
@@ -47,7 +49,6 @@ def test_the_score_is_the_weighted_sum_of_log_features() -> None:
     policy = _scored({"a": Estimate(1000.0, 100.0, 10000.0)}, w_remaining=1.0, w_attained=0.5, w_gpus=2.0, w_uncertainty=-1.0)
     trace = Trace((JobSpec("a", 0.0, 50.0, 4),))
     from kaon.sim.state import JobState
-    import numpy as np
 
     job = JobState(trace.jobs[0], 0, np.ones(1))
     policy.job_arrived(job, 0.0)
@@ -81,10 +82,33 @@ def test_a_long_job_on_a_slow_type_migrates_when_a_fast_one_frees(tiny_cluster) 
     assert finish == pytest.approx(1000.0 + 10000.0 - (1000.0 - 1.0) / 2)
 
 
+class _TwoKinds(SpeedModel):
+    """Job type "steep" runs at 0.1 on the slow type, "flat" at 0.8 (the fast type is 1.0)."""
+
+    def speeds(self, job_type: str | None, num_gpus: int) -> np.ndarray:
+        return np.array([1.0, 0.1 if job_type == "steep" else 0.8])
+
+
+@pytest.mark.parametrize(("advantage", "expected"), [(0.0, {"b": 1000.0, "a": 10000.0}), (1.0, {"b": 1250.0, "a": 1000.0})])
+def test_advantage_leaves_the_fast_type_to_the_job_that_loses_most_without_it(
+    tiny_cluster, advantage: float, expected: dict[str, float]  # noqa: ANN001
+) -> None:
+    # One fast and one slow GPU; b ("flat") ranks first by index, a ("steep") second, both 1,000 s.
+    # Fastest first, b takes the fast GPU and a the slow one at 0.1: 10,000 s. By comparative
+    # advantage (average speeds 1.0 and 0.45), b's merit is 0.8 / 0.45 on the slow type, more than
+    # its 1.0 on the fast one, and a's is 0.1 / 0.45: b takes the slow GPU (1,250 s), a the fast.
+    cluster = tiny_cluster(nodes=1, gpus=1, types=("fast", "slow"))
+    trace = Trace((JobSpec("b", 0.0, 1000.0, 1, job_type="flat"), JobSpec("a", 0.0, 1000.0, 1, job_type="steep")))
+    est = {"a": Estimate(1000.0, 1000.0, 1000.0), "b": Estimate(1000.0, 1000.0, 1000.0)}
+    policy = _scored(est, advantage=advantage)
+    result = Simulator(trace, cluster, policy, SimConfig(restart_overhead_s=0), _TwoKinds(cluster)).run()
+    assert {j.job_id: (j.first_start, j.finish_time) for j in result.jobs} == {k: (0.0, v) for k, v in expected.items()}
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [("scored:patience=0", "patience"), ("scored:min_speed=2", "min_speed"), ("scored:migrate=1", "migrate"),
-     ("scored:quantum=0", "quantum")],
+     ("scored:quantum=0", "quantum"), ("scored:advantage=1.5", "advantage")],
 )
 def test_parameters_are_checked(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -100,7 +124,6 @@ def test_params_round_trip_through_the_spec_string() -> None:
 
 
 def test_vectorised_ranks_equal_the_scalar_score() -> None:
-    import numpy as np
 
     from kaon.policy.psrtf import predicted_total
     from kaon.sim.state import JobState, JobStatus

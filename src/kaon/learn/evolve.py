@@ -65,6 +65,7 @@ SPACE = (
     Box("patience", 1.5, 5.5, log=True),
     Box("min_speed", 0.0, 1.0),
     Box("migrate", 1.05, 4.0),
+    Box("advantage", 0.0, 1.0),
 )
 """The search space. A vector outside it is clipped to it before use."""
 
