@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,12 @@ def test_es_artifact_is_scored_with_the_learned_parameters(tmp_path: Path) -> No
     assert loaded.algorithm == "es" and loaded.scored == manifest.scored is not None
     assert not (out / "agent.zip").exists()
     assert {"train_wall_s", "objective_vs_start", "episodes", "replays"} <= set(loaded.runs[-1].metrics)
+    # A manifest from before `advantage` existed loads as what it ran with: no advantage.
+    doc = json.loads((out / "manifest.json").read_text())
+    del doc["scored"]["advantage"]
+    (out / "manifest.json").write_text(json.dumps(doc))
+    assert Manifest.load(out).scored == dataclasses.replace(loaded.scored, advantage=0.0)
+    (out / "manifest.json").write_text(json.dumps({**doc, "scored": {**doc["scored"], "advantage": loaded.scored.advantage}}))
     test = burst_trace(8, seed=5)
     learned = simulate(test, ONE_GPU, make_policy(f"learned:path={out}"))
     direct = simulate(test, ONE_GPU, make_policy(loaded.scored.spec(str(out / "predictor"))))

@@ -84,7 +84,8 @@ class Manifest:
                 env=EnvConfig(**env),
                 planner=PlannerConfig(**doc["planner"]),
                 runs=tuple(TrainingRun(**r) for r in doc["runs"]),
-                scored=ScoredParams(**doc["scored"]) if doc.get("scored") is not None else None,
+                # A model saved before `advantage` existed ran without it (0), not at today's start point.
+                scored=ScoredParams(**{"advantage": 0.0, **doc["scored"]}) if doc.get("scored") is not None else None,
             )
         except (KeyError, TypeError) as e:
             raise ArtifactError(f"{path}: missing or malformed field {e}") from None
