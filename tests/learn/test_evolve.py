@@ -20,7 +20,7 @@ from kaon.sim.engine import simulate
 from tests.learn.conftest import BURST_GAP_S, ENV, ONE_GPU, burst_trace
 
 CUT = 30 * BURST_GAP_S
-SMALL = EvolutionConfig(population=6, generations=3, elite=2, episodes=2, episode_days=0.5, loads=(1.0,))
+SMALL = EvolutionConfig(population=6, generations=3, elite=2, episodes=2, episode_days=0.25, loads=(1.0,), holdout=2)
 
 
 def test_vectors_round_trip_and_are_clipped_to_the_space() -> None:
@@ -56,7 +56,42 @@ def test_search_learns_shortest_first_from_a_longest_first_start(tmp_path: Path)
     # 100 s and 3,000 s jobs costs far more than shortest-first.
     assert result.objective < 0.8
     assert result.best.w_remaining > 0
-    assert len(result.generations) == 3 and result.replays == (1 + 3 * 6) * result.episodes
+    assert len(result.generations) == 3
+    assert result.replays == (1 + 3 * 6) * result.episodes + 2 * result.holdout_episodes
+    # Shortest-first also wins on the held-out windows, so the search's best is kept.
+    assert result.holdout_episodes >= 1 and result.holdout_objective < 1.0 and not result.kept_start
+
+
+def test_held_out_episodes_overlap_no_training_episode_and_precede_the_cut() -> None:
+    config = EvolutionConfig(population=2, elite=1, episodes=3, episode_days=0.2, holdout=3, loads=(1.0,))
+    train, held = (episodes(burst_trace(), CUT, ONE_GPU, config, held_out=h) for h in (False, True))
+    before = {j.job_id for j in burst_trace().jobs if j.submit_time < CUT}
+    seen = {j.job_id for ep in train for j in ep.trace.jobs}
+    assert held
+    for ep in held:
+        ids = {j.job_id for j in ep.trace.jobs}
+        assert ids <= before and not ids & seen  # before the cut, and in no other window
+        seen |= ids
+
+
+def test_a_best_that_loses_on_held_out_episodes_is_dropped_for_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cost that rewards w_remaining on the training episodes and punishes it on any other:
+    the search climbs it, the held-out check sees it lose and keeps the start point."""
+    import kaon.learn.evolve as evolve_module
+
+    training: set[int] = set()
+
+    def cost(args: tuple) -> float:  # noqa: ANN401 - the task tuple of `_cost_task`
+        params, _, trace, *_ = args
+        if len(training) < SMALL.episodes:
+            training.add(id(trace))  # the first batch is the start on the training episodes
+        return 10.0 - params.w_remaining if id(trace) in training else 10.0 + params.w_remaining
+
+    monkeypatch.setattr(evolve_module, "_cost_task", cost)
+    start = ScoredParams(w_remaining=0.0)
+    result = evolve(burst_trace(), CUT, ONE_GPU, None, SMALL, start=start)
+    assert result.objective < 1.0  # better on the training episodes
+    assert result.holdout_objective > 1.0 and result.kept_start and result.best == start
 
 
 def test_es_artifact_is_scored_with_the_learned_parameters(tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def train_command(
     population: Annotated[int, typer.Option("--population", min=2, help="es: parameter vectors per generation")] = 8,
     generations: Annotated[int, typer.Option("--generations", min=1, help="es: generations")] = 6,
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="es: history windows replayed per vector")] = 4,
+    holdout: Annotated[
+        int, typer.Option("--holdout", min=0, help="es: held-out windows the best vector must also win on, else the start is kept")
+    ] = 4,
     episode_days: Annotated[float, typer.Option("--episode-days", min=0.01, help="es: days per window")] = 1.0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="es: replays in parallel processes")] = 1,
 ) -> None:
@@ -109,7 +112,7 @@ def train_command(
             checkpoint_every=checkpoint_every, tensorboard=tensorboard, progress_bar=progress,
             evolution=EvolutionConfig(
                 population=population, generations=generations, elite=max(1, population // 4), episodes=episodes,
-                episode_days=episode_days, workers=workers,
+                episode_days=episode_days, workers=workers, holdout=holdout,
             ),
         )
         if resume is not None:

@@ -100,12 +100,18 @@ class EvolutionConfig:
     restart_overhead_s: float = 30.0
     seed: int = 0
     workers: int = 1
+    holdout: int = 4
+    """Held-out episodes: windows before the cut that overlap no training episode (nor each
+    other). The search's best vector is kept only if it also beats the start point on them; a
+    vector that only fits the training episodes is dropped (0: no check)."""
 
     def __post_init__(self) -> None:
         if self.population < 2 or not 1 <= self.elite < self.population:
             raise ValueError(f"need population >= 2 and 1 <= elite < population; got {self.population}, {self.elite}")
         if self.generations < 1 or self.episodes < 1 or not self.episode_days > 0 or not self.sigma > 0:
             raise ValueError("generations, episodes, episode_days and sigma must be positive")
+        if self.holdout < 0:
+            raise ValueError(f"holdout must be >= 0 episodes, got {self.holdout}")
         if not self.loads or min(self.loads) <= 0:
             raise ValueError(f"loads must be positive factors, got {self.loads}")
 
@@ -121,11 +127,18 @@ class Generation:
 @dataclass(frozen=True)
 class EvolutionResult:
     best: ScoredParams
+    """The vector kept: the search's best, or the start point if the held-out check dropped it."""
     objective: float
+    """The search's best on the training episodes, relative to the start point (1.0)."""
     generations: tuple[Generation, ...]
     episodes: int
     replays: int
     wall_s: float
+    holdout_objective: float | None = None
+    """The search's best on the held-out episodes, relative to the start point (None: no check)."""
+    holdout_episodes: int = 0
+    kept_start: bool = False
+    """True when the held-out check dropped the search's best for the start point."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +150,13 @@ class Episode:
     load: float
 
 
-def episodes(trace: Trace, until_s: float, cluster: ClusterSpec, config: EvolutionConfig) -> list[Episode]:
+def episodes(
+    trace: Trace, until_s: float, cluster: ClusterSpec, config: EvolutionConfig, held_out: bool = False
+) -> list[Episode]:
     """`config.episodes` windows of the history submitted before `until_s`, seeded, each with
-    `cluster` scaled to offer the next of `config.loads` over it."""
+    `cluster` scaled to offer the next of `config.loads` over it. With `held_out`,
+    `config.holdout` more windows instead, none overlapping a training window or each other
+    (fewer if the lookback has no room left for them)."""
     history = window(trace, None, until_s)
     if not history.jobs:
         raise ValueError(f"{trace.source}: no job submitted before the cut")
@@ -147,9 +164,19 @@ def episodes(trace: Trace, until_s: float, cluster: ClusterSpec, config: Evoluti
     first = max(history.jobs[0].submit_time, until_s - config.lookback_days * 86400.0)
     latest = max(first, until_s - span)
     rng = np.random.default_rng(config.seed)
+    train = [float(rng.uniform(first, latest)) for _ in range(config.episodes)]
+    starts = train
+    if held_out:
+        rng, taken, starts = np.random.default_rng(config.seed + 2), list(train), []
+        for _ in range(100 * config.holdout):
+            if len(starts) == config.holdout:
+                break
+            s = float(rng.uniform(first, latest))
+            if all(abs(s - t) >= span for t in taken):
+                starts.append(s)
+                taken.append(s)
     out = []
-    for k in range(config.episodes):
-        start = float(rng.uniform(first, latest))
+    for k, start in enumerate(starts):
         end = min(start + span, until_s)
         ep = window(history, start, end)
         if not ep.jobs:
@@ -157,7 +184,7 @@ def episodes(trace: Trace, until_s: float, cluster: ClusterSpec, config: Evoluti
         load = config.loads[k % len(config.loads)]
         sized, _ = size_for_load(ep, cluster, end - start, load)
         out.append(Episode(ep, sized, load))
-    if not out:
+    if not out and not held_out:
         raise ValueError(f"{trace.source}: every training window before the cut is empty")
     return out
 
@@ -209,12 +236,12 @@ def evolve(
     mean, std = to_vector(start), config.sigma * span
     replays = 0
 
-    def costs(candidates: list[ScoredParams], pool: ProcessPoolExecutor | None) -> np.ndarray:
+    def costs(candidates: list[ScoredParams], pool: ProcessPoolExecutor | None, on: list[Episode] = eps) -> np.ndarray:
         nonlocal replays
-        tasks = [(c, model, ep.trace, ep.cluster, config.reward, config.restart_overhead_s) for c in candidates for ep in eps]
+        tasks = [(c, model, ep.trace, ep.cluster, config.reward, config.restart_overhead_s) for c in candidates for ep in on]
         replays += len(tasks)
         values = list(pool.map(_cost_task, tasks)) if pool else [_cost_task(t) for t in tasks]
-        return np.array(values, dtype=np.float64).reshape(len(candidates), len(eps))
+        return np.array(values, dtype=np.float64).reshape(len(candidates), len(on))
 
     pool = ProcessPoolExecutor(config.workers) if config.workers > 1 else None
     try:
@@ -236,7 +263,18 @@ def evolve(
             history.append(gen)
             if progress:
                 progress(gen)
+        held = episodes(trace, until_s, cluster, config, held_out=True) if config.holdout and best != start else []
+        holdout_obj = None
+        kept = best
+        if held:
+            pair = costs([start, best], pool, held)
+            ref = np.where(np.abs(pair[0]) > 1e-12, np.abs(pair[0]), 1.0)
+            holdout_obj = float((pair[1] / ref).mean() - (pair[0] / ref).mean() + 1.0)
+            if holdout_obj >= 1.0:
+                kept = start
     finally:
         if pool:
             pool.shutdown()
-    return EvolutionResult(best, best_obj, tuple(history), len(eps), replays, time.perf_counter() - t0)
+    return EvolutionResult(
+        kept, best_obj, tuple(history), len(eps), replays, time.perf_counter() - t0, holdout_obj, len(held), kept is not best
+    )

@@ -176,7 +176,11 @@ def _run_evolution(
         "objective_vs_start": result.objective,
         "episodes": float(result.episodes),
         "replays": float(result.replays),
+        "holdout_episodes": float(result.holdout_episodes),
     }
+    if result.holdout_objective is not None:
+        metrics["holdout_objective_vs_start"] = result.holdout_objective
+        metrics["kept_start"] = float(result.kept_start)
     n_train = len(window(trace, None, cut))
     run = TrainingRun(trace.source, file_sha256(trace_file), until, n_train, result.replays, metrics)
     final = replace(manifest, scored=result.best).with_run(run)
