@@ -95,7 +95,7 @@ class Scored(Psrtf):
         self._norm_version = 0
         self.weights = (w_remaining, w_attained, w_gpus, w_uncertainty)
         self.patience, self.min_speed, self.quantum = patience, min_speed, quantum
-        self._orders: dict[int, tuple[tuple[int, float, bool], list[int], bool]] = {}
+        self._orders: dict[int, tuple[tuple[int, float, bool, int], list[int], bool]] = {}
         self._type_total: np.ndarray | None = None
         self.table = RunningTable()
         """The running jobs' rank inputs as arrays (`kaon.policy.running_table`)."""
@@ -247,8 +247,9 @@ class Scored(Psrtf):
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
         """Fastest first among the types the job may take now (see the module doc). The walk asks
         this for every waiting job it visits, so a waiting job's answer is kept while it waits
-        (its speeds and predicted remaining time do not change then); only speed ties are
-        re-ordered by free GPUs at each call, as `Policy.type_order` does."""
+        (its speeds and predicted remaining time do not change then, the average speeds only
+        at the arrivals `_observe_speeds` names); only ties are re-ordered by free GPUs at each
+        call, as `Policy.type_order` does."""
         # an estimate may arrive, and the average speeds move, while it waits
         key = (job.index, job.executed, job.index in self._estimates, self._norm_version)
         cached = self._orders.get(job.index)

@@ -63,9 +63,10 @@ def _submit(service: Service, principal: Principal, bodies: list[JobCreate], bat
 @router.post("", status_code=201, response_model=JobRead)
 async def submit(body: JobCreate, service: ServiceDep, principal: Submitter) -> JobRead:
     """One job. On an embedded (SQLite) store its transaction runs on the event loop itself:
-    about 1 ms of CPU, where the hand-off to a worker thread and back cost 1.8 ms more of server
-    CPU per request and halved one-by-one throughput (docs/BENCHMARKS.md). A network database
-    (PostgreSQL) goes to the thread pool, so its round trips never stall the loop; so do batches."""
+    about 1 ms of CPU, about what the hand-off to a worker thread and back cost on top of it
+    (server CPU per job 3.6-4.0 -> 2.6-3.2 ms, 1.3-1.7x the submissions per second; see
+    docs/BENCHMARKS.md). A network database (PostgreSQL) goes to the thread pool, so its round
+    trips never stall the loop; so do batches."""
     if service.store.embedded:
         return _submit(service, principal, [body], batch=False)[0]
     return (await run_in_threadpool(_submit, service, principal, [body], False))[0]
