@@ -1,5 +1,5 @@
 """`--algo es`: the search improves on a bad start on the burst problem, and its artifact is the
-`scored` policy with the learned parameters."""
+`scored` (or `gavel-sized`) policy with the learned parameters."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from kaon.learn.artifacts import Manifest
-from kaon.learn.evolve import SPACE, EvolutionConfig, episodes, evolve, from_vector, to_vector
+from kaon.learn.evolve import SCORED_SPACE, EvolutionConfig, episodes, evolve, family_of, from_vector, to_vector
 from kaon.learn.train import TrainSpec, train
 from kaon.policy.registry import make_policy
+from kaon.policy.gavel_sized import GavelSizedParams
 from kaon.policy.scored import ScoredParams
 from kaon.predict.evaluate import fit_until
 from kaon.sim.engine import simulate
@@ -25,9 +26,21 @@ SMALL = EvolutionConfig(population=6, generations=3, elite=2, episodes=2, episod
 
 def test_vectors_round_trip_and_are_clipped_to_the_space() -> None:
     p = ScoredParams(w_attained=0.3, patience=7200.0, min_speed=0.4, migrate=2.0)
-    assert to_vector(from_vector(to_vector(p))) == pytest.approx(to_vector(p))
-    wild = from_vector(np.full(len(SPACE), 1e6))
+    assert to_vector(from_vector(to_vector(p), ScoredParams)) == pytest.approx(to_vector(p))
+    wild = from_vector(np.full(len(SCORED_SPACE), 1e6), ScoredParams)
     assert wild.min_speed == 1.0 and wild.migrate == 4.0 and wild.patience == pytest.approx(10**5.5)
+    g = GavelSizedParams(size=0.3, round=720.0, stay=0.2)
+    assert to_vector(from_vector(to_vector(g), GavelSizedParams)) == pytest.approx(to_vector(g))
+    assert from_vector(np.array([-1.0, 0.0, 9.0]), GavelSizedParams) == GavelSizedParams(0.0, 158.489, 0.5)
+    assert family_of(g) == "gavel-sized" and family_of(p) == "scored"
+
+
+def test_a_family_and_a_start_of_another_family_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown family"):
+        EvolutionConfig(family="nope")
+    config = dataclasses.replace(SMALL, family="gavel-sized")
+    with pytest.raises(ValueError, match="start point is a ScoredParams"):
+        evolve(burst_trace(), CUT, ONE_GPU, None, config, start=ScoredParams())
 
 
 def test_episodes_come_only_from_before_the_cut() -> None:
@@ -113,6 +126,34 @@ def test_es_artifact_is_scored_with_the_learned_parameters(tmp_path: Path) -> No
     test = burst_trace(8, seed=5)
     learned = simulate(test, ONE_GPU, make_policy(f"learned:path={out}"))
     direct = simulate(test, ONE_GPU, make_policy(loaded.scored.spec(str(out / "predictor"))))
+    assert [(j.job_id, j.first_start, j.finish_time) for j in learned.jobs] == [
+        (j.job_id, j.first_start, j.finish_time) for j in direct.jobs
+    ]
+
+
+def test_gavel_sized_search_learns_to_weigh_by_size(tmp_path: Path) -> None:
+    """On bursts of 100 s and 3,000 s jobs on one GPU, Gavel's equal shares (the family's start,
+    size 0) make the short jobs wait behind the long ones' shares; the search raises `size`."""
+    trace = burst_trace()
+    fit_until(trace, CUT).save(tmp_path / "predictor")
+    config = dataclasses.replace(SMALL, family="gavel-sized")
+    result = evolve(trace, CUT, ONE_GPU, str(tmp_path / "predictor"), config)
+    assert isinstance(result.best, GavelSizedParams)
+    assert result.objective < 0.95 and result.best.size > 0 and not result.kept_start
+
+
+def test_es_artifact_of_the_gavel_sized_family_is_that_policy(tmp_path: Path) -> None:
+    trace = burst_trace()
+    (trace_file := tmp_path / "burst.txt").write_text("burst\n")
+    evolution = EvolutionConfig(population=3, generations=1, elite=1, episodes=1, episode_days=0.3, loads=(1.0,), family="gavel-sized")
+    out = tmp_path / "es"
+    manifest = train(trace, trace_file, ONE_GPU, "30 bursts", CUT, TrainSpec("es", ENV, evolution=evolution), out)
+    loaded = Manifest.load(out)
+    assert loaded.scored is None and isinstance(loaded.gavel_sized, GavelSizedParams)
+    assert loaded.learned == manifest.learned
+    test = burst_trace(8, seed=5)
+    learned = simulate(test, ONE_GPU, make_policy(f"learned:path={out}"))
+    direct = simulate(test, ONE_GPU, make_policy(loaded.gavel_sized.spec(str(out / "predictor"))))
     assert [(j.job_id, j.first_start, j.finish_time) for j in learned.jobs] == [
         (j.job_id, j.first_start, j.finish_time) for j in direct.jobs
     ]

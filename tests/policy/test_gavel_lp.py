@@ -163,3 +163,20 @@ def test_pooled_water_filling_caps_small_gangs() -> None:
     np.testing.assert_allclose(a.x[:, 0], [1.0, 5 / 8, 5 / 8])
     assert a.value == pytest.approx(1.0)
     assert pooled_max_min_allocation(np.array([8.0, 2.0]), 4).x[:, 0].tolist() == [0.0, 1.0]
+
+
+def test_the_weighted_tie_break_gives_what_the_minimum_leaves_to_the_heavier_job() -> None:
+    # One type, 2 GPUs, weights 8, 2, 1: the heaviest job pins the minimum at 1/8 with all of its
+    # time, the others need 1/4 and 1/8, and 0.625 of a GPU is left. Gavel's tie-break counts
+    # normalised throughput over weight, so the lightest job gets it; the weighted one gives it to
+    # the heavier of the two.
+    thr, scale, cap, w = np.ones((3, 1)), np.ones(3), np.array([2.0]), np.array([8.0, 2.0, 1.0])
+    plain = max_min_allocation(thr, scale, cap, w)
+    weighted = max_min_allocation(thr, scale, cap, w, tiebreak_weighted=True)
+    assert plain.value == pytest.approx(1 / 8) and weighted.value == pytest.approx(1 / 8)
+    np.testing.assert_allclose(plain.x[:, 0], [1.0, 0.25, 0.75], atol=1e-9)
+    np.testing.assert_allclose(weighted.x[:, 0], [1.0, 0.875, 0.125], atol=1e-9)
+    # Equal weights: the two tie-breaks are the same objective.
+    np.testing.assert_allclose(
+        max_min_allocation(GAINS, SINGLE, ONE_EACH, tiebreak_weighted=True).x, max_min_allocation(GAINS, SINGLE, ONE_EACH).x
+    )

@@ -78,6 +78,9 @@ def train_command(
         int, typer.Option("--holdout", min=0, help="es: held-out windows the best vector must also win on, else the start is kept")
     ] = 4,
     episode_days: Annotated[float, typer.Option("--episode-days", min=0.01, help="es: days per window")] = 1.0,
+    family: Annotated[
+        str, typer.Option("--family", help="es: the policy family searched, scored or gavel-sized (--resume: the model's)")
+    ] = "scored",
     workers: Annotated[int, typer.Option("--workers", min=1, help="es: replays in parallel processes")] = 1,
 ) -> None:
     """Train a learned scheduler (`learned:path=DIR`)."""
@@ -112,7 +115,7 @@ def train_command(
             checkpoint_every=checkpoint_every, tensorboard=tensorboard, progress_bar=progress,
             evolution=EvolutionConfig(
                 population=population, generations=generations, elite=max(1, population // 4), episodes=episodes,
-                episode_days=episode_days, workers=workers, holdout=holdout,
+                episode_days=episode_days, workers=workers, holdout=holdout, family=family,
             ),
         )
         if resume is not None:
@@ -143,11 +146,10 @@ def explain_command(
 ) -> None:
     """Replay TRACE under the model and print the features behind its first start at/after --at."""
     from kaon.learn.artifacts import ArtifactError, Manifest
-    from kaon.learn.explain import Explanation, explain, explain_rank
+    from kaon.learn.explain import Explanation, explain, explain_learned
     from kaon.learn.policy import LearnedScheduler, load_policy
     from kaon.policy.base import Decision, Policy, SchedulerView
     from kaon.core.placement import PlacementStrategy
-    from kaon.policy.scored import Scored
     from kaon.sim.engine import SimConfig, simulate
     from kaon.sim.state import JobState
 
@@ -170,10 +172,10 @@ def explain_command(
         preemptive = ranked
 
         def decide(self, view: SchedulerView) -> Decision:
-            if isinstance(inner, Scored):
+            if inner is not None:
                 decision = inner.decide(view)
                 if view.now >= at_s and decision.starts:
-                    found.append(explain_rank(inner, decision.starts[0].job, view.now))
+                    found.append(explain_learned(inner, decision.starts[0].job, view.now))  # type: ignore[arg-type]
                     raise Found
                 return decision
             assert scheduler is not None

@@ -3,7 +3,8 @@
     DIR/manifest.json   algorithm, features, reward weights, env and planner settings, and one
                         entry per training run (trace, its sha256, window, timesteps, metrics)
     DIR/agent.zip       the stable-baselines3 model (absent for `mbrl`, which learns nothing more,
-                        and for `es`, whose learned `scored` parameters are in the manifest)
+                        and for `es`, whose learned parameters, of `scored` or of
+                        `gavel-sized`, are in the manifest)
     DIR/predictor/      the `RuntimePredictor` fitted on the history before `--until`
 
 Loading unpickles the agent and the predictor: load only directories you trust.
@@ -19,6 +20,7 @@ from typing import Any
 
 from kaon.learn.env import EnvConfig, RewardWeights
 from kaon.learn.planner import PlannerConfig
+from kaon.policy.gavel_sized import GavelSizedParams
 from kaon.policy.scored import ScoredParams
 
 MANIFEST = "manifest.json"
@@ -54,7 +56,20 @@ class Manifest:
     runs: tuple[TrainingRun, ...] = field(default=())
     format: int = FORMAT_VERSION
     scored: ScoredParams | None = None
-    """`es` only: the learned parameters of the `scored` policy."""
+    """`es` with `--family scored`: the learned parameters of the `scored` policy."""
+    gavel_sized: GavelSizedParams | None = None
+    """`es` with `--family gavel-sized`: the learned parameters of `gavel-sized`."""
+
+    @property
+    def learned(self) -> ScoredParams | GavelSizedParams | None:
+        """`es`: the learned parameters, whichever family they are of."""
+        return self.scored if self.scored is not None else self.gavel_sized
+
+    def with_learned(self, params: ScoredParams | GavelSizedParams) -> Manifest:
+        """This manifest with `params` as its learned parameters (and no others)."""
+        if isinstance(params, ScoredParams):
+            return replace(self, scored=params, gavel_sized=None)
+        return replace(self, scored=None, gavel_sized=params)
 
     def with_run(self, run: TrainingRun) -> Manifest:
         return replace(self, runs=(*self.runs, run))
@@ -86,6 +101,7 @@ class Manifest:
                 runs=tuple(TrainingRun(**r) for r in doc["runs"]),
                 # A model saved before `advantage` existed ran without it (0), not at today's start point.
                 scored=ScoredParams(**{"advantage": 0.0, **doc["scored"]}) if doc.get("scored") is not None else None,
+                gavel_sized=GavelSizedParams(**doc["gavel_sized"]) if doc.get("gavel_sized") is not None else None,
             )
         except (KeyError, TypeError) as e:
             raise ArtifactError(f"{path}: missing or malformed field {e}") from None

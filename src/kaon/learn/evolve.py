@@ -1,4 +1,8 @@
-"""`--algo es`: policy search over the `scored` policy by the cross-entropy method.
+"""`--algo es`: policy search over a policy family's parameters by the cross-entropy method.
+
+Two families: `scored` (below) and `gavel-sized` (`kaon.policy.gavel_sized`: Gavel's LP rounds
+with share weights from predicted size; its start point is Gavel itself). Each is a parameter
+dataclass (`ScoredParams`, `GavelSizedParams`) and a search space of `Box`es (`SPACES`).
 
 Why a search over a few parameters and not a network: the policies that win on Philly are
 preemptive, and a preemptive decision is a whole ranking of hundreds of jobs re-made at every
@@ -39,6 +43,7 @@ from kaon.core.job import Trace
 from kaon.experiment.load import size_for_load
 from kaon.learn.env import RewardWeights
 from kaon.learn.policy import PreloadedEstimator
+from kaon.policy.gavel_sized import GavelSized, GavelSizedParams
 from kaon.policy.scored import Scored, ScoredParams
 from kaon.predict.model import RuntimePredictor
 from kaon.sim.engine import SimConfig, simulate
@@ -57,7 +62,7 @@ class Box:
     """Searched as log10 of the parameter (seconds spread over decades)."""
 
 
-SPACE = (
+SCORED_SPACE = (
     Box("w_remaining", -0.5, 2.0),
     Box("w_attained", -0.5, 2.0),
     Box("w_gpus", -1.0, 2.0),
@@ -67,19 +72,38 @@ SPACE = (
     Box("migrate", 1.05, 4.0),
     Box("advantage", 0.0, 1.0),
 )
-"""The search space. A vector outside it is clipped to it before use."""
+"""`scored`'s search space. A vector outside it is clipped to it before use."""
+
+GAVEL_SIZED_SPACE = (
+    Box("size", 0.0, 1.0),
+    Box("round", 2.2, 3.3, log=True),
+    Box("stay", 0.0, 0.5),
+)
+"""`gavel-sized`'s: the size exponent, the round length (160 s to 33 min) and the stay margin."""
+
+Params = ScoredParams | GavelSizedParams
+FAMILIES: dict[str, type[ScoredParams] | type[GavelSizedParams]] = {"scored": ScoredParams, "gavel-sized": GavelSizedParams}
+"""`--family` names -> their parameter classes."""
+SPACES: dict[type, tuple[Box, ...]] = {ScoredParams: SCORED_SPACE, GavelSizedParams: GAVEL_SIZED_SPACE}
 
 
-def to_vector(p: ScoredParams) -> np.ndarray:
-    return np.array([math.log10(getattr(p, b.name)) if b.log else getattr(p, b.name) for b in SPACE])
+def family_of(params: Params) -> str:
+    """The `--family` name of `params`."""
+    return next(name for name, cls in FAMILIES.items() if isinstance(params, cls))
 
 
-def from_vector(x: np.ndarray) -> ScoredParams:
+def to_vector(p: Params) -> np.ndarray:
+    return np.array([math.log10(getattr(p, b.name)) if b.log else getattr(p, b.name) for b in SPACES[type(p)]])
+
+
+def from_vector(x: np.ndarray, family: type[Params]) -> Params:
+    """The parameters at `x`, clipped to the family's space and rounded to the 6 significant
+    digits their spec string (`spec()`) writes, so the spec replays the very same policy."""
     vals = {}
-    for b, v in zip(SPACE, x):
+    for b, v in zip(SPACES[family], x):
         v = float(np.clip(v, b.low, b.high))
-        vals[b.name] = 10.0**v if b.log else v
-    return ScoredParams(**vals)
+        vals[b.name] = float(f"{10.0**v if b.log else v:.6g}")
+    return family(**vals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +124,8 @@ class EvolutionConfig:
     restart_overhead_s: float = 30.0
     seed: int = 0
     workers: int = 1
+    family: str = "scored"
+    """The policy family searched: a key of `FAMILIES`."""
     holdout: int = 4
     """Held-out episodes: windows before the cut that overlap no training episode (nor each
     other). The search's best vector is kept only if it also beats the start point on them; a
@@ -110,6 +136,8 @@ class EvolutionConfig:
             raise ValueError(f"need population >= 2 and 1 <= elite < population; got {self.population}, {self.elite}")
         if self.generations < 1 or self.episodes < 1 or not self.episode_days > 0 or not self.sigma > 0:
             raise ValueError("generations, episodes, episode_days and sigma must be positive")
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
         if self.holdout < 0:
             raise ValueError(f"holdout must be >= 0 episodes, got {self.holdout}")
         if not self.loads or min(self.loads) <= 0:
@@ -121,12 +149,12 @@ class Generation:
     index: int
     best_objective: float
     mean_objective: float
-    best: ScoredParams
+    best: Params
 
 
 @dataclass(frozen=True)
 class EvolutionResult:
-    best: ScoredParams
+    best: Params
     """The vector kept: the search's best, or the start point if the held-out check dropped it."""
     objective: float
     """The search's best on the training episodes, relative to the start point (1.0)."""
@@ -195,8 +223,8 @@ def _predictor(model: str) -> RuntimePredictor:
     return RuntimePredictor.load(model)
 
 
-def scored_policy(params: ScoredParams, model: str | None) -> Scored:
-    """`scored` with `params`, its estimates from the predictor saved in `model` (loaded once)."""
+def family_policy(params: Params, model: str | None) -> Scored | GavelSized:
+    """The policy `params` define, its estimates from the predictor saved in `model` (loaded once)."""
     policy = params.policy(None)
     if model:
         policy.estimator = PreloadedEstimator(_predictor(model))
@@ -204,17 +232,17 @@ def scored_policy(params: ScoredParams, model: str | None) -> Scored:
 
 
 def episode_cost(
-    params: ScoredParams, model: str | None, ep: Trace, cluster: ClusterSpec, reward: RewardWeights, overhead: float
+    params: Params, model: str | None, ep: Trace, cluster: ClusterSpec, reward: RewardWeights, overhead: float
 ) -> float:
     """The negated episode return of `SchedulingEnv`'s reward under `params`."""
-    result = simulate(ep, cluster, scored_policy(params, model), SimConfig(restart_overhead_s=overhead))
+    result = simulate(ep, cluster, family_policy(params, model), SimConfig(restart_overhead_s=overhead))
     m = compute_metrics(result)
     done = m.jobs - m.unfinished
     busy = m.gpu_util * result.total_gpus * m.makespan_s if done else 0.0
     return (reward.alpha * m.avg_jct_s * done - reward.beta * busy) / result.total_gpus / reward.time_scale_s
 
 
-def _cost_task(args: tuple[ScoredParams, str | None, Trace, ClusterSpec, RewardWeights, float]) -> float:
+def _cost_task(args: tuple[Params, str | None, Trace, ClusterSpec, RewardWeights, float]) -> float:
     return episode_cost(*args)
 
 
@@ -224,19 +252,24 @@ def evolve(
     cluster: ClusterSpec,
     model: str | None,
     config: EvolutionConfig,
-    start: ScoredParams | None = None,
+    start: Params | None = None,
     progress: Callable[[Generation], None] | None = None,
 ) -> EvolutionResult:
-    """Search `scored`'s parameters on episodes of `trace` before `until_s`; see the module doc."""
+    """Search the parameters of `config.family` on episodes of `trace` before `until_s`, from
+    `start` (of that family) or the family's defaults; see the module doc."""
     t0 = time.perf_counter()
+    family = FAMILIES[config.family]
+    if start is not None and not isinstance(start, family):
+        raise ValueError(f"family {config.family}: the start point is a {type(start).__name__}")
     eps = episodes(trace, until_s, cluster, config)
-    start = start or ScoredParams()
+    start = start or family()
+    space = SPACES[family]
     rng = np.random.default_rng(config.seed + 1)
-    span = np.array([b.high - b.low for b in SPACE])
+    span = np.array([b.high - b.low for b in space])
     mean, std = to_vector(start), config.sigma * span
     replays = 0
 
-    def costs(candidates: list[ScoredParams], pool: ProcessPoolExecutor | None, on: list[Episode] = eps) -> np.ndarray:
+    def costs(candidates: list[Params], pool: ProcessPoolExecutor | None, on: list[Episode] = eps) -> np.ndarray:
         nonlocal replays
         tasks = [(c, model, ep.trace, ep.cluster, config.reward, config.restart_overhead_s) for c in candidates for ep in on]
         replays += len(tasks)
@@ -250,8 +283,8 @@ def evolve(
         best, best_obj = start, 1.0 if reference.any() else 0.0
         history: list[Generation] = []
         for g in range(config.generations):
-            xs = mean + std * rng.standard_normal((config.population, len(SPACE)))
-            cands = [from_vector(x) for x in xs]
+            xs = mean + std * rng.standard_normal((config.population, len(space)))
+            cands = [from_vector(x, family) for x in xs]
             objective = (costs(cands, pool) / scale).mean(axis=1)
             order = np.argsort(objective, kind="stable")
             if objective[order[0]] < best_obj:

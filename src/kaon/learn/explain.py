@@ -7,7 +7,9 @@
 - `mbrl`: the planner's choice comes from its rollouts, not from a feature weighting: the chosen
   job's features are shown without attribution.
 - `es`: the learned `scored` policy ranks every job by a weighted sum of its features (lower runs
-  first); weight x feature for the started job is its explanation, exactly.
+  first); weight x feature for the started job is its explanation, exactly. A learned
+  `gavel-sized` policy started the job for its LP share: the explanation is the remaining GPU-time
+  it saw, the weight level that gave, and the job's share of each GPU type.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kaon.learn.policy import Context, LearnedScheduler
+from kaon.policy.gavel_sized import GavelSized
 from kaon.policy.scored import FEATURES, Scored
 from kaon.sim.state import JobState
 
@@ -74,3 +77,19 @@ def explain_rank(policy: Scored, job: JobState, now: float) -> Explanation:
     values = dict(zip(FEATURES, feats))
     attr = {n: w * f for n, w, f in zip(FEATURES, policy.weights, feats)}
     return Explanation(now, job.job_id, -1, values, attr, "weight x feature of the rank (lower runs first)")
+
+
+def explain_share(policy: GavelSized, job: JobState, now: float) -> Explanation:
+    """Why `gavel-sized` started `job` at `now`: its remaining size, weight and LP share per type."""
+    left = policy.remaining(job, now)
+    values = {"remaining_gpu_h": float("nan") if left is None else left / 3600.0, "weight_level": float(policy.level(job, now))}
+    ledger = policy._ledger
+    if ledger is not None and job.job_id in ledger.slot:
+        for t, x in enumerate(ledger.alloc[ledger.slot[job.job_id]]):
+            values[f"share_type{t}"] = float(x)
+    return Explanation(now, job.job_id, -1, values, None, "LP share weight 2^level from the remaining GPU-time (gavel-sized)")
+
+
+def explain_learned(policy: Scored | GavelSized, job: JobState, now: float) -> Explanation:
+    """The explanation of an `es` model's start, by its family."""
+    return explain_rank(policy, job, now) if isinstance(policy, Scored) else explain_share(policy, job, now)

@@ -148,15 +148,16 @@ class AgentPolicy(Policy):
 
 
 def load_policy(directory: str | Path, placement: PlacementStrategy) -> Policy:
-    """The policy a model directory defines: `scored` with the learned parameters for `es`, else
-    its agent or planner."""
+    """The policy a model directory defines: for `es`, `scored` or `gavel-sized` with the learned
+    parameters and the saved predictor; else its agent or planner."""
     directory = Path(directory)
     manifest = Manifest.load(directory)
     if manifest.algorithm != "es":
         return AgentPolicy(LearnedScheduler(directory), placement)
-    if manifest.scored is None:
-        raise ArtifactError(f"{directory}: algorithm es but the manifest has no field scored")
-    policy = manifest.scored.policy(None)
+    params = manifest.learned
+    if params is None:
+        raise ArtifactError(f"{directory}: algorithm es but the manifest has neither field scored nor gavel_sized")
+    policy = params.policy(None)
     policy.placement = placement
     factory = estimator_factory(directory)
     policy.estimator = factory()

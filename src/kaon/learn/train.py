@@ -23,7 +23,7 @@ from kaon.core.cluster import ClusterSpec
 from kaon.core.job import Trace
 from kaon.learn.artifacts import AGENT, NO_AGENT, PREDICTOR, ArtifactError, Manifest, TrainingRun, file_sha256
 from kaon.learn.env import EnvConfig, SchedulingEnv
-from kaon.learn.evolve import EvolutionConfig, Generation, evolve
+from kaon.learn.evolve import EvolutionConfig, Generation, evolve, family_of
 from kaon.learn.observe import resolve
 from kaon.learn.planner import PlannerConfig
 from kaon.learn.policy import Chooser, Context, LearnedScheduler, estimator_factory
@@ -162,15 +162,18 @@ def _run_evolution(
     trace: Trace, trace_file: Path, cluster: ClusterSpec, until: str, until_s: float | None,
     spec: TrainSpec, out: Path, manifest: Manifest,
 ) -> Manifest:
-    """`es`: search `scored`'s parameters from the manifest's (or the defaults), save the best."""
+    """`es`: search from the manifest's learned parameters (resume: their family, whatever
+    `--family` says) or from the defaults of `spec.evolution.family`; save the best."""
     cut = until_s if until_s is not None else trace.jobs[-1].submit_time + 1.0
     config = replace(spec.evolution, reward=spec.env.reward, restart_overhead_s=spec.env.restart_overhead_s, seed=spec.seed)
+    if manifest.learned is not None:
+        config = replace(config, family=family_of(manifest.learned))
 
     def show(g: Generation) -> None:
         if spec.progress_bar:
             print(f"generation {g.index + 1}/{config.generations}: best {g.best_objective:.4f}, mean {g.mean_objective:.4f}")
 
-    result = evolve(trace, cut, cluster, str(out / PREDICTOR), config, manifest.scored, show)
+    result = evolve(trace, cut, cluster, str(out / PREDICTOR), config, manifest.learned, show)
     metrics = {
         "train_wall_s": result.wall_s,
         "objective_vs_start": result.objective,
@@ -183,7 +186,7 @@ def _run_evolution(
         metrics["kept_start"] = float(result.kept_start)
     n_train = len(window(trace, None, cut))
     run = TrainingRun(trace.source, file_sha256(trace_file), until, n_train, result.replays, metrics)
-    final = replace(manifest, scored=result.best).with_run(run)
+    final = manifest.with_learned(result.best).with_run(run)
     final.save(out)
     return final
 

@@ -249,15 +249,24 @@ class Gavel(Policy):
     def _account(self, gpu_type: int) -> int:
         return 0 if self.accounts_pooled else gpu_type
 
+    tiebreak_weighted = False
+    """The LP's tie-break favours heavy jobs (`gavel-sized`), not light ones (Gavel's)."""
+
+    def _weight(self, job: JobState) -> float:
+        """The job's share weight in the LP (`gavel-sized` multiplies in its predicted size)."""
+        return share_weight(job.spec.priority)
+
     def _lp_key(self, job: JobState) -> LpKey:
-        return (job.speeds.tobytes(), job.num_gpus, share_weight(job.spec.priority))
+        return (job.speeds.tobytes(), job.num_gpus, self._weight(job))
 
     def _allocation(self, jobs: Sequence[JobState], capacity: np.ndarray) -> tuple[np.ndarray, float]:
         """The LP rows of `jobs` and the solve's wall seconds."""
         scale = np.array([j.num_gpus for j in jobs], dtype=np.float64)
-        weights = np.array([share_weight(j.spec.priority) for j in jobs], dtype=np.float64)
+        weights = np.array([self._weight(j) for j in jobs], dtype=np.float64)
         thr = np.array([j.speeds for j in jobs], dtype=np.float64)
-        result = max_min_allocation(thr, scale, capacity, weights, tiebreak=self.tiebreak)
+        result = max_min_allocation(
+            thr, scale, capacity, weights, tiebreak=self.tiebreak, tiebreak_weighted=self.tiebreak_weighted
+        )
         return result.x, result.solve_s
 
     # -- hooks: the active set and the time ledger -------------------------------------------
@@ -392,14 +401,18 @@ class Gavel(Policy):
             decision.starts.append(Start(job, p))
         return decision
 
+    def _fill_order(self, pending: list[JobState]) -> list[JobState]:
+        """The order in which `_fill` tries pending jobs: queue order."""
+        return pending
+
     def _fill(self, view: SchedulerView) -> Decision:
-        """Between rounds: start pending jobs, in queue order, on GPUs that are idle."""
+        """Between rounds: start pending jobs, in `_fill_order`, on GPUs that are idle."""
         decision = Decision()
         if not view.pending or view.capacity.total_free == 0:
             return decision
         cap = view.capacity.copy()
         most = int(cap.free_per_type.max())
-        for job in view.pending.values():
+        for job in self._fill_order(list(view.pending.values())):
             if job.num_gpus > most:
                 continue
             p = self.place(job, cap)

@@ -29,7 +29,11 @@ solves with HiGHS:
   simplex solver returns an arbitrary vertex of it, often leaving capacity unassigned. kaon adds
   `tiebreak` times the mean normalised throughput to the objective, which picks the efficient
   point of the face; the max-min value it gives up is at most `tiebreak` times the largest
-  normalised throughput.
+  normalised throughput. With unequal weights that mean favours the *low*-weight jobs (their
+  normalised throughput is divided by their weight), so what the minimum leaves free goes to them;
+  `tiebreak_weighted` makes the tie-break the weight-weighted mean of the unweighted normalised
+  throughputs instead, so it goes to the heavy jobs (`gavel-sized` needs this: with it, true-size
+  weights cut average JCT by up to 30%; with Gavel's tie-break, they raised it up to 2x).
 
 The constraint matrix is assembled in one shot with `scipy.sparse` from index arrays of the
 allowed (job, type) pairs; there is no per-element Python loop.
@@ -93,6 +97,7 @@ def max_min_allocation(
     weights: np.ndarray | None = None,
     *,
     tiebreak: float = 1e-4,
+    tiebreak_weighted: bool = False,
 ) -> MaxMinAllocation:
     """Solve Gavel's max-min fairness LP.
 
@@ -122,7 +127,9 @@ def max_min_allocation(
     if n == 0:
         return MaxMinAllocation(np.zeros((0, k)), 0.0, 0.0)
     keys, inverse, counts = _unique_rows(np.column_stack([thr, scale, w]))
-    y, value, solve_s = _solve_classes(keys[:, :k], keys[:, k], keys[:, k + 1], counts, capacity, tiebreak)
+    y, value, solve_s = _solve_classes(
+        keys[:, :k], keys[:, k], keys[:, k + 1], counts, capacity, tiebreak, tiebreak_weighted
+    )
     return MaxMinAllocation(y[inverse], value, solve_s)
 
 
@@ -191,6 +198,7 @@ def _solve_classes(
     counts: np.ndarray,
     capacity: np.ndarray,
     tiebreak: float,
+    tiebreak_weighted: bool,
 ) -> tuple[np.ndarray, float, float]:
     """The LP over job classes: per-class allocation rows, the max-min value, the solve time."""
     n, k = thr.shape
@@ -212,8 +220,11 @@ def _solve_classes(
     cols = np.concatenate([np.arange(m), np.full(r, m), np.arange(m), np.arange(m)])
     a_ub = sp.csr_array((data, (rows, cols)), shape=(2 * r + k, m + 1))
     b_ub = np.concatenate([np.zeros(r), np.ones(r), capacity])
-    # The tie-break is the mean normalised throughput over jobs, so a class weighs its size.
-    objective = np.concatenate([-(tiebreak / counts[counted].sum()) * counts[jj] * c, [-1.0]])
+    # The tie-break is the mean normalised throughput over jobs, so a class weighs its size;
+    # weighted, each job's unweighted normalised throughput (c * w) counts w times, scaled by the
+    # largest weight so the tie-break stays as small next to the minimum as unweighted.
+    tb = c * weights[jj] ** 2 / weights[jj].max() if tiebreak_weighted else c
+    objective = np.concatenate([-(tiebreak / counts[counted].sum()) * counts[jj] * tb, [-1.0]])
     bounds = np.zeros((m + 1, 2))
     bounds[:m, 1] = 1.0
     bounds[m, 1] = np.inf
