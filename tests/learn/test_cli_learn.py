@@ -51,3 +51,25 @@ def test_es_train_then_explain_the_rank(tmp_path: Path, data_dir: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "weight x feature of the rank" in r.output
     assert "log_remaining_s" in r.output and "attribution" in r.output
+
+
+def test_es_of_the_gavel_sized_family_trains_and_explains_the_share(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "es"
+    runner = CliRunner()
+    trace = str(data_dir / "traces" / "tiresias-60job.csv")
+    cluster = "gavel-hetero"
+    r = runner.invoke(_app(), ["train", "--trace", trace, "--cluster", cluster, "--until", "20000", "--algo", "es",
+                               "--family", "gavel-sized", "--population", "2", "--generations", "1", "--episodes", "1",
+                               "--episode-days", "0.5", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert '"gavel_sized"' in (out / "manifest.json").read_text()
+    r = runner.invoke(_app(), ["explain-decision", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
+    assert r.exit_code == 0, r.output
+    assert "gavel-sized" in r.output and "weight_level" in r.output and "share_type0" in r.output
+
+
+def test_unknown_family_is_a_clear_error(tmp_path: Path, data_dir: Path) -> None:
+    trace = str(data_dir / "traces" / "tiresias-60job.csv")
+    r = CliRunner().invoke(_app(), ["train", "--trace", trace, "--cluster", "gavel-hetero", "--until", "20000",
+                                    "--algo", "es", "--family", "nope", "--out", str(tmp_path / "m")])
+    assert r.exit_code == 2 and "unknown family 'nope'" in r.output
