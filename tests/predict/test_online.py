@@ -48,3 +48,18 @@ def test_predictor_estimator_batches_a_trace_and_caches_strangers() -> None:
     stranger = _state(JobSpec("new", 1e7, 60.0, 2, queue="q1"), 0)
     value = adapter.estimate(stranger)
     assert value > 0 and adapter.estimate(stranger) == value
+
+
+def test_jobs_finished_before_the_run_warm_the_history_and_the_medians() -> None:
+    """A window replay or a restarted service starts with the recent past: the first arrival's
+    history features (last durations of its queue) are those of the prior jobs, not missing."""
+    from kaon.core.job import PriorJob
+
+    job = _state(JobSpec("j", 0.0, 100.0, 1, queue="a"), 0)
+    cold = OnlineEstimator()
+    cold_row = cold.history.features(job.spec, 0.0)
+    warm = OnlineEstimator()
+    warm.observe_prior([PriorJob(JobSpec(f"p{i}", 0.0, 10.0 * (i + 1), 1, queue="a"), -100.0 + i) for i in range(3)])
+    row = warm.history.features(job.spec, 0.0)
+    assert np.isnan(cold_row[0]) and row[0] == np.log(20.0)  # the median of 10, 20, 30 s
+    assert warm.arrived(job, 0.0) == Estimate(20.0, 20.0, 20.0)  # the queue median, before any model

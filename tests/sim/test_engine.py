@@ -114,3 +114,30 @@ def test_horizon_leaves_jobs_unfinished(tiny_cluster) -> None:
     result = simulate(trace, tiny_cluster(1, 4), make_policy("fifo"), SimConfig(horizon_s=500))
     assert [j.status for j in result.jobs] == [JobStatus.FINISHED, JobStatus.RUNNING]
     assert result.end_time == 500
+
+
+def test_the_policy_hears_the_runs_past_once_before_any_arrival(tiny_cluster) -> None:  # noqa: ANN001
+    from kaon.core.job import PriorJob
+
+    heard: list[tuple[str, object]] = []
+
+    class Listening(Policy):
+        name = "listening"
+        summary = "records its hooks"
+
+        def decide(self, view: SchedulerView) -> Decision:
+            return Decision()
+
+        def jobs_finished_before(self, prior) -> None:  # noqa: ANN001
+            heard.append(("prior", [p.spec.job_id for p in prior]))
+
+        def job_arrived(self, job, now: float) -> None:  # noqa: ANN001
+            heard.append(("arrived", job.job_id))
+
+    past = (PriorJob(JobSpec("p0", 0.0, 10.0, 1), -50.0), PriorJob(JobSpec("p1", 0.0, 10.0, 1), -5.0))
+    trace = Trace((JobSpec("a", 0.0, 10.0, 1),), prior=past)
+    simulate(trace, tiny_cluster(nodes=1, gpus=1), Listening(), SimConfig(horizon_s=1.0))
+    assert heard == [("prior", ["p0", "p1"]), ("arrived", "a")]
+    heard.clear()
+    simulate(Trace((JobSpec("a", 0.0, 10.0, 1),)), tiny_cluster(nodes=1, gpus=1), Listening(), SimConfig(horizon_s=1.0))
+    assert heard == [("arrived", "a")]  # no past, no call

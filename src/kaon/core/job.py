@@ -46,6 +46,19 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorJob:
+    """A job that finished before a trace's time 0: `finish` is in the trace's seconds (<= 0).
+
+    A window of a longer trace keeps the jobs that finished in the days before its start
+    (`kaon.traces.scenario.window`), because a scheduler that has been running sees them finish:
+    a runtime predictor's history features (the last durations of similar jobs) then start from
+    them, as they do in the history it was trained on, instead of from nothing."""
+
+    spec: JobSpec
+    finish: float
+
+
+@dataclass(frozen=True, slots=True)
 class Trace:
     """Jobs sorted by submit time, with where they came from.
 
@@ -57,6 +70,8 @@ class Trace:
     format: str = ""
     epoch: datetime | None = None
     skipped: tuple[str, ...] = field(default=())
+    prior: tuple[PriorJob, ...] = field(default=())
+    """Jobs finished before time 0, in finish order (a window's recent past; empty for a whole trace)."""
 
     def __post_init__(self) -> None:
         times = [j.submit_time for j in self.jobs]

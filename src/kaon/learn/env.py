@@ -20,7 +20,7 @@ trade-off.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from kaon.core.cluster import ClusterSpec
-from kaon.core.job import Trace
+from kaon.core.job import PriorJob, Trace
 from kaon.learn.observe import CLIP, Candidates, Observer, resolve
 from kaon.learn.stepper import SteppingSimulator
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
@@ -75,6 +75,9 @@ class HookPolicy(Policy):
 
     def decide(self, view: SchedulerView) -> Decision:
         raise RuntimeError("SchedulingEnv decides through step(), not through Policy.decide")
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.observer.estimator.observe_prior(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         self.observer.arrived(job, now)

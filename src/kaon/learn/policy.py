@@ -9,7 +9,7 @@ made in `SchedulingEnv`. Inference is deterministic (the policy's mode, never a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from kaon.learn.artifacts import AGENT, NO_AGENT, PREDICTOR, ArtifactError, Manifest
 from kaon.learn.observe import Candidates, Observer, resolve
 from kaon.learn.planner import Planner
+from kaon.core.job import PriorJob
 from kaon.core.placement import Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
 from kaon.predict.features import RunningHistory
@@ -139,6 +140,9 @@ class AgentPolicy(Policy):
 
     def decide(self, view: SchedulerView) -> Decision:
         return self.scheduler.decide(view, self)
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.scheduler.observer.estimator.observe_prior(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         self.scheduler.observer.arrived(job, now)

@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from kaon.core.cluster import ClusterSpec
+from kaon.core.job import PriorJob
 from kaon.core.placement import FreeCapacity, Placement, PlacementStrategy
 from kaon.sim.state import JobState
 
@@ -77,6 +78,11 @@ class Policy(ABC):
 
     @abstractmethod
     def decide(self, view: SchedulerView) -> Decision: ...
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        """Jobs that finished before this run began (`Trace.prior`, a window's recent past, or a
+        service's finished jobs at start), in finish order; called once, before any arrival.
+        Policies that predict runtimes feed them to their estimator's history."""
 
     def job_arrived(self, job: JobState, now: float) -> None:
         """A job entered the pending queue for the first time."""

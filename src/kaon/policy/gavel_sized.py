@@ -35,10 +35,12 @@ GPUs heaviest first instead of in queue order.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision, SchedulerView
 from kaon.policy.gavel import Gavel, share_weight
@@ -111,6 +113,9 @@ class GavelSized(Gavel):
 
     def _weight(self, job: JobState) -> float:
         return share_weight(job.spec.priority) * 2.0 ** self._level.get(job.index, 0)
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.estimator.observe_prior(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         estimate = self.estimator.arrived(job, now)

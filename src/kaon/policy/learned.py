@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import FreeCapacity, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView
 from kaon.policy.registry import register
@@ -39,6 +40,9 @@ class Learned(Policy):
 
     def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
         return self.inner.type_order(job, capacity)
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.inner.jobs_finished_before(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         self.inner.job_arrived(job, now)

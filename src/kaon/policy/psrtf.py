@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision, SchedulerView
 from kaon.policy.priority import PriorityPolicy
@@ -94,6 +95,9 @@ class Psrtf(PriorityPolicy):
             for e in (j.executed_at(now),)
         ]
         return min(times, default=None)
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.estimator.observe_prior(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         estimate = self.estimator.arrived(job, now)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import FreeCapacity, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
 from kaon.policy.priority import PendingQueue
@@ -64,6 +65,9 @@ class Qssf(Policy):
 
     def _rank(self, job: JobState, estimate: Estimate) -> None:
         self.queue.add(job, estimate.point * job.num_gpus)
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.estimator.observe_prior(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         estimate = self.estimator.arrived(job, now)

@@ -30,6 +30,7 @@ import numpy as np
 from kaon.predict.baselines import GroupMedians
 from kaon.predict.features import GROUPS_ALL, FeatureSchema, JobColumns, RunningHistory
 from kaon.predict.model import PredictorConfig, RuntimePredictor
+from kaon.core.job import PriorJob
 from kaon.sim.state import JobState
 
 PRIOR_S = 3600.0
@@ -94,6 +95,14 @@ class OnlineEstimator:
         hist = np.vstack([self._features[j.index] for j in jobs])
         pred = self.predictor.predict_features(cols, hist, None)
         return [Estimate(float(a), float(b), float(c)) for a, b, c in zip(pred.estimate, pred.p10, pred.p90)]
+
+    def observe_prior(self, prior: Sequence[PriorJob]) -> None:
+        """Jobs finished before the run (in finish order) become history and queue medians, as
+        finishes seen during the run do. They add no training rows: their arrival-time features
+        were never recorded."""
+        for p in prior:
+            self.history.add(p.spec, p.finish)
+            self.medians.add(p.spec.queue, p.spec.duration)
 
     def finished(self, job: JobState, now: float) -> None:
         """Learn from a finished job: history for later arrivals, a training row, maybe a refit."""

@@ -95,6 +95,8 @@ class Simulator:
         self._tl_busy: list[int] = []
         self._tl_pending: list[int] = []
         self._tl_running: list[int] = []
+        if trace.prior:  # the run's past, before any arrival (also for the RL stepper)
+            policy.jobs_finished_before(trace.prior)
 
     def _restrict_types(self) -> None:
         """Jobs limited to some GPU types get speed 0 elsewhere; jobs no type can ever hold are
