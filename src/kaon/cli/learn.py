@@ -145,11 +145,14 @@ def explain_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Replay TRACE under the model and print the features behind its first start at/after --at."""
+    from collections.abc import Sequence
+
+    from kaon.core.job import PriorJob
+    from kaon.core.placement import PlacementStrategy
     from kaon.learn.artifacts import ArtifactError, Manifest
     from kaon.learn.explain import Explanation, explain, explain_learned
     from kaon.learn.policy import LearnedScheduler, load_policy
     from kaon.policy.base import Decision, Policy, SchedulerView
-    from kaon.core.placement import PlacementStrategy
     from kaon.sim.engine import SimConfig, simulate
     from kaon.sim.state import JobState
 
@@ -185,6 +188,12 @@ def explain_command(
                 found.append(explain(scheduler, ctx, ctx.cands.jobs.index(start.job)))
                 raise Found
             return Decision(starts=[s for s, _ in choices])
+
+        def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+            if inner is not None:
+                inner.jobs_finished_before(prior)
+            else:
+                scheduler.observer.estimator.observe_prior(prior)  # type: ignore[union-attr]
 
         def job_arrived(self, job: JobState, now: float) -> None:
             if inner is not None:

@@ -20,11 +20,12 @@ Usage is counted from the hooks, so a job still stopping (service) keeps countin
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from sortedcontainers import SortedList
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import CapacityError, FreeCapacity, Placement
 from kaon.policy.base import Decision, Policy, Preempt, SchedulerView, Start
 from kaon.quota.quotas import BoundQuotas, QuotaBook
@@ -216,6 +217,9 @@ class QuotaPolicy(Policy):
         assert self._usage is not None
         self._usage[row, t] -= g
         self._running[(row, t)].remove(self._running_key.pop(job.job_id))
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.inner.jobs_finished_before(prior)
 
     def job_arrived(self, job: JobState, now: float) -> None:
         self._enqueue(job)

@@ -453,6 +453,6 @@ class SchedulerLoop:
                     self.host.rebuild(self.book)  # the hooks have no "withdrawn": replay without it
             else:
                 self.book.finish(job, now)
-                self.host.policy.job_finished(job, now)
+                self.host.finished(job, record, now)
                 self.holds.ended(record)
         return bool(ended)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from kaon.executors.base import Executor, Recovery
 from kaon.service.book import JobBook
 from kaon.service.outcomes import run_request
-from kaon.service.policy_host import PolicyHost
+from kaon.service.policy_host import PAST_JOBS, PolicyHost
+from kaon.store.history import recent_completions
 from kaon.store.records import JobPhase, StopRequest
 from kaon.store.repo import JobStore
 
@@ -67,5 +68,6 @@ def reconcile(
             )
             book.add(record)
             requeued += 1
+    host.remember(recent_completions(store, PAST_JOBS))
     host.rebuild(book)
     return Reconciled(pending, adopted, requeued, cancelled)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kaon.core.job import JobSpec, Trace
+from kaon.core.job import JobSpec, PriorJob, Trace
 from kaon.store.records import JobPhase, JobRecord
 from kaon.security.crypto import Cipher
 from kaon.store.repo import JobStore
@@ -25,6 +25,14 @@ def history_trace(store: JobStore) -> Trace:
     epoch = min(j.submit_time for j in jobs)
     specs = [_spec(j, epoch) for j in jobs]
     return Trace(tuple(specs), "kaon-service", "canonical", datetime.fromtimestamp(epoch, UTC))
+
+
+def recent_completions(store: JobStore, limit: int) -> list[PriorJob]:
+    """The `limit` most recently submitted COMPLETED jobs, in finish order, on the service's clock
+    (what a restarted service's policy is told of: `Policy.jobs_finished_before`)."""
+    jobs, _ = store.list_jobs((JobPhase.COMPLETED,), limit=limit, newest_first=True)
+    done = [PriorJob(_spec(j, 0.0), j.end_time) for j in jobs if j.end_time is not None]
+    return sorted(done, key=lambda p: p.finish)
 
 
 def _spec(job: JobRecord, epoch: float) -> JobSpec:
