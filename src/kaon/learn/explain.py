@@ -83,10 +83,9 @@ def explain_share(policy: GavelSized, job: JobState, now: float) -> Explanation:
     """Why `gavel-sized` started `job` at `now`: its remaining size, weight and LP share per type."""
     left = policy.remaining(job, now)
     values = {"remaining_gpu_h": float("nan") if left is None else left / 3600.0, "weight_level": float(policy.level(job, now))}
-    ledger = policy._ledger
-    if ledger is not None and job.job_id in ledger.slot:
-        for t, x in enumerate(ledger.alloc[ledger.slot[job.job_id]]):
-            values[f"share_type{t}"] = float(x)
+    row = policy.allocation(job)
+    for t, x in enumerate(row if row is not None else ()):
+        values[f"share_type{t}"] = float(x)
     return Explanation(now, job.job_id, -1, values, None, "LP share weight 2^level from the remaining GPU-time (gavel-sized)")
 
 

@@ -249,6 +249,12 @@ class Gavel(Policy):
     def _account(self, gpu_type: int) -> int:
         return 0 if self.accounts_pooled else gpu_type
 
+    def allocation(self, job: JobState) -> np.ndarray | None:
+        """The job's LP row (its time fraction on each GPU type), None if it is not active."""
+        if self._ledger is None or job.job_id not in self._ledger.slot:
+            return None
+        return self._ledger.alloc[self._ledger.slot[job.job_id]].copy()
+
     tiebreak_weighted = False
     """The LP's tie-break favours heavy jobs (`gavel-sized`), not light ones (Gavel's)."""
 
