@@ -82,7 +82,10 @@ GAVEL_SIZED_SPACE = (
 """`gavel-sized`'s: the size exponent, the round length (160 s to 33 min) and the stay margin."""
 
 Params = ScoredParams | GavelSizedParams
-FAMILIES: dict[str, type[ScoredParams] | type[GavelSizedParams]] = {"scored": ScoredParams, "gavel-sized": GavelSizedParams}
+FAMILIES: dict[str, type[ScoredParams] | type[GavelSizedParams]] = {
+    "scored": ScoredParams,
+    "gavel-sized": GavelSizedParams,
+}
 """`--family` names -> their parameter classes."""
 SPACES: dict[type, tuple[Box, ...]] = {ScoredParams: SCORED_SPACE, GavelSizedParams: GAVEL_SIZED_SPACE}
 

@@ -82,11 +82,15 @@ def explain_rank(policy: Scored, job: JobState, now: float) -> Explanation:
 def explain_share(policy: GavelSized, job: JobState, now: float) -> Explanation:
     """Why `gavel-sized` started `job` at `now`: its remaining size, weight and LP share per type."""
     left = policy.remaining(job, now)
-    values = {"remaining_gpu_h": float("nan") if left is None else left / 3600.0, "weight_level": float(policy.level(job, now))}
+    values = {
+        "remaining_gpu_h": float("nan") if left is None else left / 3600.0,
+        "weight_level": float(policy.level(job, now)),
+    }
     row = policy.allocation(job)
     for t, x in enumerate(row if row is not None else ()):
         values[f"share_type{t}"] = float(x)
-    return Explanation(now, job.job_id, -1, values, None, "LP share weight 2^level from the remaining GPU-time (gavel-sized)")
+    method = "LP share weight 2^level from the remaining GPU-time (gavel-sized)"
+    return Explanation(now, job.job_id, -1, values, None, method)
 
 
 def explain_learned(policy: Scored | GavelSized, job: JobState, now: float) -> Explanation:

@@ -2,8 +2,9 @@
 
 `window` keeps jobs submitted in [start, end) and rebases time to the window's start, so every
 window replays from an empty cluster, but not from an empty past: the jobs that finished in the
-week before it come along as `Trace.prior`, for the policies that predict runtimes. `scale_load` divides inter-arrival times by a factor: 2.0
-offers twice the work per unit time with the same jobs (the way Gavel and Tiresias vary load).
+week before it come along as `Trace.prior`, for the policies that predict runtimes. `scale_load`
+divides inter-arrival times by a factor: 2.0 offers twice the work per unit time with the same
+jobs (the way Gavel and Tiresias vary load).
 """
 
 from __future__ import annotations
