@@ -7,7 +7,10 @@ job's own process group, waits for the command, and writes the exit code, signal
 time to STATUS_FILE, so a restarted service learns how a job ended even though the job was never
 its child. It writes the file once at start (proof the job ran) and once at the end, atomically.
 It ignores SIGTERM and SIGINT itself: a stop request signals the whole group, the command gets the
-signal directly, and the shim stays to record the outcome. Stdlib only, so it starts fast.
+signal directly, and the shim stays to record the outcome. A stop that arrives before the command
+exists (or while it is being started: a forked child loses the signal at exec) is remembered and
+sent to the command once it runs; otherwise a job cancelled in its first instant would run on
+until the grace period ends in SIGKILL. Stdlib only, so it starts fast.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ def main(argv: list[str]) -> int:
         print("usage: shim.py STATUS_FILE -- COMMAND...", file=sys.stderr)
         return 2
     status_path, command = argv[0], argv[2:]
+    stops: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, lambda signum, _frame: stops.append(signum))
     doc: dict = {"started_at": time.time(), "shim_pid": os.getpid()}
     _write(status_path, doc)
     try:
@@ -48,6 +52,8 @@ def main(argv: list[str]) -> int:
         _write(status_path, doc)
         return 0
     doc["child_pid"] = child.pid
+    for signum in stops[:1]:  # a stop that may have come before the command could receive it
+        child.send_signal(signum)
     returncode = child.wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     doc.update(
