@@ -193,6 +193,7 @@ _JOBS, _EVENTS = JobRow.__table__, JobEventRow.__table__
 _INSERT_JOBS = insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True)
 _FILL_JOBS = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).values(log_path=bindparam("b_log"), sealed=bindparam("b_sealed"))
 _INSERT_EVENTS = insert(_EVENTS)
+_GET_JOB = select(_JOBS).where(_JOBS.c.id == bindparam("b_id"))
 # The SET clause comes from the parameters' keys (compiled once per set of fields).
 _TRANSITION = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect")).returning(*_JOBS.c)
 _UPDATE = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).returning(*_JOBS.c)
@@ -297,9 +298,10 @@ class JobStore:
         return records
 
     def get(self, job_id: int) -> JobRecord | None:
-        with self._session() as s:
-            row = s.get(JobRow, job_id)
-            return self._rec(row) if row is not None else None
+        """One job by id: a Core select, not an ORM session, which was most of a `GET /jobs/{id}`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_GET_JOB, {"b_id": job_id}).first()
+        return self._rec(row) if row is not None else None
 
     def require(self, job_id: int) -> JobRecord:
         job = self.get(job_id)
