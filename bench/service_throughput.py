@@ -8,7 +8,10 @@ loop's bookkeeping, not job launches. Three phases:
 - one job per request from one keep-alive connection (`--single` jobs in `--rounds` rounds, the
   median round reported), each request waiting for the previous answer;
 - one job per request from `--clients` keep-alive connections at once (`--concurrent` jobs in all);
-- `POST /jobs/batch` (`--batch-jobs` in batches of `--batch-size`).
+- `POST /jobs/batch` (`--batch-jobs` in batches of `--batch-size`);
+
+then `--reads` one-by-one `GET /jobs/{id}` of one job (the lookup behind show, cancel, explain
+and logs), with as many jobs in the store as the phases above left.
 
 Afterwards it counts the pending jobs through `GET /jobs` (0 lost is required), cancels the
 blocker, stops the server, and checks the audit log: `kaon audit verify` on the database, and one
@@ -151,6 +154,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch-jobs", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--reads", type=int, default=1000, help="GET /jobs/{id} requests after the submissions")
     ap.add_argument("--policy", default="fifo-backfill")
     ap.add_argument("--auth", action="store_true", help="with API tokens (an admin token made for the bench), not --dev-no-auth")
     ap.add_argument("--name", default="service_throughput", help="result file name under bench/out")
@@ -191,6 +195,9 @@ def main() -> None:
             with Phase(proc) as batch:
                 for start in range(0, args.batch_jobs, args.batch_size):
                     api.submit("/jobs/batch", {"jobs": [JOB] * min(args.batch_size, args.batch_jobs - start)})
+            with Phase(proc) as reads:
+                for _ in range(args.reads):
+                    api.call("GET", f"/jobs/{hold}")
             total = pending(api)
             health = api.call("GET", "/health")[1]
             api.call("POST", f"/jobs/{hold}/cancel")
@@ -208,6 +215,7 @@ def main() -> None:
         "single": median_round(rounds),
         "concurrent": concurrent.result(per_client * args.clients, clients=args.clients),
         "batch": batch.result(args.batch_jobs, batch_size=args.batch_size),
+        "reads": reads.result(args.reads) if args.reads else None,
         "pending_after_all": total,
         "loop_pending_after_all": health["pending"],  # type: ignore[index]
         "lost": expected - total,
