@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.core.job import JobSpec, Trace
 from kaon.policy.base import Decision, PolicyParamError, SchedulerView
-from kaon.policy.gavel import Gavel, GavelAgnostic, TimeLedger, share_weight
+from kaon.policy.gavel import Gavel, GavelAgnostic, share_weight
+from kaon.policy.gavel_ledger import TimeLedger
 from kaon.policy.registry import make_policy
 from kaon.sim.engine import SimConfig, simulate
 from kaon.sim.state import JobStatus

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision, SchedulerView
 from kaon.policy.gavel import Gavel, share_weight
 from kaon.policy.psrtf import predicted_total
-from kaon.policy.registry import register
+from kaon.policy.registry import params_spec, register
 from kaon.predict.online import Estimate, OnlineEstimator
 from kaon.sim.state import JobState
 
@@ -168,10 +168,7 @@ class GavelSizedParams:
 
     def spec(self, model: str | None = None) -> str:
         """The policy spec string (`gavel-sized:...`), with `model=DIR` when given."""
-        args = [f"{f.name}={getattr(self, f.name):.6g}" for f in fields(self)]
-        if model:
-            args.insert(0, f"model={model}")
-        return "gavel-sized:" + ",".join(args)
+        return params_spec(GavelSized.name, self, model)
 
     def policy(self, model: str | None) -> GavelSized:
         return GavelSized(model=model, **asdict(self))

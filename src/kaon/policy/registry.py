@@ -11,6 +11,7 @@ import importlib
 import inspect
 import pkgutil
 import typing
+from dataclasses import fields
 from enum import Enum
 
 from kaon.policy.base import Policy, PolicyParamError
@@ -92,3 +93,13 @@ def make_policy(spec: str) -> Policy:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise PolicyParamError(f"policy {name}: {e}") from None
+
+
+def params_spec(name: str, params: object, model: str | None = None) -> str:
+    """The spec string `name:model=DIR,field=value,...` of a parameter dataclass (what `kaon train
+    --algo es` learns), values to 6 significant digits, which the learned values are rounded to;
+    `make_policy` reads it back into the same policy."""
+    args = [f"{f.name}={getattr(params, f.name):.6g}" for f in fields(params)]  # type: ignore[arg-type]
+    if model:
+        args.insert(0, f"model={model}")
+    return f"{name}:" + ",".join(args)

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from kaon.core.placement import FreeCapacity, PlacementStrategy
 from kaon.policy.base import Decision, Preempt, SchedulerView, Start
 from kaon.policy.psrtf import Psrtf, predicted_total
-from kaon.policy.registry import register
+from kaon.policy.registry import params_spec, register
 from kaon.policy.running_table import RunningTable
 from kaon.sim.state import JobState, JobStatus
 
@@ -363,10 +363,7 @@ class ScoredParams:
 
     def spec(self, model: str | None = None) -> str:
         """The policy spec string (`scored:...`), with `model=DIR` when given."""
-        args = [f"{f.name}={getattr(self, f.name):.6g}" for f in fields(self)]
-        if model:
-            args.insert(0, f"model={model}")
-        return "scored:" + ",".join(args)
+        return params_spec(Scored.name, self, model)
 
     def policy(self, model: str | None) -> Scored:
         return Scored(model=model, **asdict(self))
