@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, Row, func, insert, select, text
 
 from kaon.store.models import AuditRow
+from kaon.store.prepared import Prepared
 
 GENESIS = "0" * 64
 
@@ -91,9 +92,9 @@ def record_hash(seq: int, at: float, actor: str, action: str, target: str | None
 _AUDIT = AuditRow.__table__
 # Built once: a statement object memoizes its cache key (every append runs all three).
 _PG_HOLD = select(func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY))
-_SQLITE_HOLD = text("UPDATE audit_log SET seq = seq WHERE 0 = 1")
-_TAIL = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
-_INSERT = insert(_AUDIT)
+_SQLITE_HOLD = Prepared(text("UPDATE audit_log SET seq = seq WHERE 0 = 1"))
+_TAIL = Prepared(select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1))
+_INSERT = Prepared(insert(_AUDIT))
 
 
 def _hold_chain(conn: Connection) -> None:
@@ -106,12 +107,12 @@ def _hold_chain(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(_PG_HOLD)
     else:
-        conn.execute(_SQLITE_HOLD)
+        _SQLITE_HOLD.run(conn)
 
 
 def _tail(conn: Connection) -> tuple[int, str]:
-    last = conn.execute(_TAIL).first()
-    return (int(last.seq), str(last.hash)) if last is not None else (0, GENESIS)
+    last = _TAIL.rows(conn)
+    return (int(last[0][0]), str(last[0][1])) if last else (0, GENESIS)
 
 
 def _chained(entries: Sequence[AuditEntry], tail: tuple[int, str], now: float) -> list[AuditRecord]:
@@ -146,8 +147,8 @@ class AuditLog:
             return []
         _hold_chain(conn)
         records = _chained(entries, _tail(conn), time.time())
-        conn.execute(
-            _INSERT,
+        _INSERT.run(
+            conn,
             [
                 {
                     "seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action, "target": r.target,

@@ -19,6 +19,7 @@ from kaon.security.crypto import Cipher, SecretKeyError
 from kaon.store.db import open_engine
 from kaon.store.migrations import migrate
 from kaon.store.models import JobEventRow, JobRow
+from kaon.store.prepared import Prepared
 from kaon.store.records import (
     Grant,
     JobEvent,
@@ -190,9 +191,9 @@ def _values(fields: dict[str, object]) -> dict[str, object]:
 _JOBS, _EVENTS = JobRow.__table__, JobEventRow.__table__
 # Built once: a statement object memoizes its cache key, so a submission does not pay for building
 # and keying three statements again (a visible share of a one-job request's CPU).
-_INSERT_JOBS = insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True)
-_FILL_JOBS = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).values(log_path=bindparam("b_log"), sealed=bindparam("b_sealed"))
-_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_JOBS = Prepared(insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True))
+_FILL_JOBS = Prepared(update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).values(log_path=bindparam("b_log"), sealed=bindparam("b_sealed")))
+_INSERT_EVENTS = Prepared(insert(_EVENTS))
 _GET_JOB = select(_JOBS).where(_JOBS.c.id == bindparam("b_id"))
 # The SET clause comes from the parameters' keys (compiled once per set of fields).
 _TRANSITION = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect")).returning(*_JOBS.c)
@@ -243,11 +244,12 @@ class JobStore:
         service writes the jobs' audit records there): if it raises, no job is inserted, and a
         crash before the commit leaves neither the jobs nor what it wrote.
 
-        Core executemany statements, not ORM objects: per-row unit-of-work bookkeeping was most of
-        a submission's cost. Ids come back from INSERT ... RETURNING in parameter order; the log
-        path and the sealed command and env (bound to the id) are then set in the same
-        transaction, so plaintext secrets are never committed. The records are built from the
-        inputs, not read back and decrypted again."""
+        Prepared Core statements, not ORM objects: per-row unit-of-work bookkeeping was most of a
+        submission's cost, and SQLAlchemy's per-call work most of the rest (`kaon.store.prepared`).
+        Ids come back from INSERT ... RETURNING in parameter order; the log path and the sealed
+        command and env (bound to the id) are then set in the same transaction, so plaintext
+        secrets are never committed. The records are built from the inputs, not read back and
+        decrypted again."""
         if not jobs:
             return []
         sealing = self.cipher is not None
@@ -277,7 +279,7 @@ class JobStore:
             for j in jobs
         ]
         with self.engine.begin() as conn:
-            ids = conn.execute(_INSERT_JOBS, values).scalars().all()
+            ids = [row[0] for row in _INSERT_JOBS.rows(conn, values)]
             logs = [str(log_dir / f"{i}.log") for i in ids]
             fill = [
                 {
@@ -287,9 +289,9 @@ class JobStore:
                 }
                 for i, path, j in zip(ids, logs, jobs)
             ]
-            conn.execute(_FILL_JOBS, fill)
-            conn.execute(
-                _INSERT_EVENTS,
+            _FILL_JOBS.run(conn, fill)
+            _INSERT_EVENTS.run(
+                conn,
                 [{"job_id": i, "at": at, "from_state": None, "to_state": JobPhase.PENDING.value, "detail": "submitted"} for i in ids],
             )
             records = [_new_record(i, j, at, path) for i, j, path in zip(ids, jobs, logs)]
@@ -366,7 +368,7 @@ class JobStore:
             row = conn.execute(_TRANSITION, {"b_id": job_id, "b_expect": src, "state": to.value, **values}).first()
             if row is None:
                 raise StaleStateError(f"job {job_id} is {self._state(conn, job_id)}, expected {src}")
-            conn.execute(_INSERT_EVENTS, {"job_id": job_id, "at": at, "from_state": src, "to_state": to.value, "detail": detail})
+            _INSERT_EVENTS.run(conn, {"job_id": job_id, "at": at, "from_state": src, "to_state": to.value, "detail": detail})
             record = self._rec(row)
             if also is not None:
                 also(conn, record)
@@ -395,7 +397,7 @@ class JobStore:
                 if conn.execute(_SET, {"b_id": c.record.id, "b_expect": src, **values}).rowcount != 1:
                     raise StaleStateError(f"job {c.record.id} is {self._state(conn, c.record.id)}, expected {src}")
             if events:
-                conn.execute(_INSERT_EVENTS, events)
+                _INSERT_EVENTS.run(conn, events)
             records = [c.after() for c in changes]
             if also is not None:
                 also(conn, records)
