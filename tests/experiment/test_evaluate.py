@@ -76,6 +76,7 @@ def _scenario(runs: tuple[RunRow, ...], load: float = 2.0, hetero: bool = False)
 def test_the_bar_is_the_best_tuned_run_not_the_oracle() -> None:
     s = _scenario((
         _row("srtf", (Role.BASELINE,), 50.0, 400.0),
+        _row("srpt-fm:oracle=true", (Role.BASELINE,), 40.0, 400.0),
         _row("las", (Role.BASELINE,), 90.0, 400.0),
         _row("las:lease=90", (Role.TUNED,), 100.0, 1000.0),
         _row("gavel", (Role.BASELINE, Role.TUNED), 110.0, 900.0),
@@ -88,6 +89,7 @@ def test_the_bar_is_the_best_tuned_run_not_the_oracle() -> None:
     assert not verdicts["other"].passed  # 0.96 > 0.95
     table = "\n".join(summary_table_of(s))
     assert "`learned:path=m` | 0.940 | 1.150 |" in table and "| pass |" in table and "| FAIL |" in table
+    assert "| 0.500 | 0.400 | `learned:path=m`" in table  # both oracles / the bar's 100
     assert "oracle" not in table.split("\n")[2]  # header only on the first line
 
 

@@ -1,7 +1,8 @@
 """Replaying every scenario of a plan under the baselines, the tuned bar and the candidates.
 
 Each scenario (test window x load x cluster) is one `run_comparison`: every registered baseline at
-its defaults (oracle SRTF among them), each bar policy with its parameters tuned for that cluster
+its defaults (the clairvoyant references among them: oracle SRTF, and `srpt-fm:oracle=true`, which
+also knows GPU speeds), each bar policy with its parameters tuned for that cluster
 and load, and the candidate policies given for that cluster (a learned model is one such spec).
 The bar is the tuned bar policy with the lowest average JCT on the scenario.
 """
@@ -24,7 +25,10 @@ from kaon.sim.engine import SimConfig
 from kaon.sim.metrics import PolicyMetrics
 from kaon.traces.formats import read_trace
 
-ORACLE = "srtf"
+ORACLES = ("srtf", "srpt-fm:oracle=true")
+"""Clairvoyant references replayed in every scenario, never the bar: oracle SRTF, and SRPT with
+each job on its fastest free type, which also knows speeds (oracle SRTF is no limit on a
+heterogeneous cluster)."""
 TUNING_CACHE = "tuned.json"
 
 
@@ -117,9 +121,9 @@ def _specs(
 
 
 def default_baselines() -> tuple[str, ...]:
-    """The registered baselines at their defaults, oracle SRTF always among them."""
+    """The registered baselines at their defaults, and the clairvoyant references."""
     base = demo_policies()
-    return base if ORACLE in base else (*base, ORACLE)
+    return (*base, *(o for o in ORACLES if o not in base))
 
 
 def run_evaluation(

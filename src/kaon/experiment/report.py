@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from kaon.experiment.evaluate import EvaluationResult, Role, RunRow, ScenarioResult
+from kaon.experiment.evaluate import ORACLES, EvaluationResult, Role, RunRow, ScenarioResult
 
 RESULTS_JSON = "results.json"
 LEARNING_MD = "learning.md"
@@ -53,17 +53,15 @@ def scenario_table(s: ScenarioResult) -> list[str]:
 
 def summary_table(result: EvaluationResult) -> list[str]:
     lines = [
-        "| scenario | offered load | bar | bar avg JCT (h) | bar p99 (h) | oracle srtf avg / bar | candidate | "
-        "avg / bar | p99 / bar | goal | pass |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | offered load | bar | bar avg JCT (h) | bar p99 (h) | oracle srtf avg / bar | "
+        "oracle srpt-fm avg / bar | candidate | avg / bar | p99 / bar | goal | pass |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in result.scenarios:
         bar = s.bar
-        oracle = next((r for r in s.runs if r.spec == "srtf"), None)
-        head = (
-            f"| {s.name} | {s.sizing.achieved_load:.2f} | `{bar.spec}` | {_h(bar.avg_jct_s)} | {_h(bar.p99_jct_s)} | "
-            f"{_r(oracle.avg_jct_s / bar.avg_jct_s) if oracle else '-'} |"
-        )
+        oracles = [next((r for r in s.runs if r.spec == o), None) for o in ORACLES]
+        ratios = " | ".join(_r(o.avg_jct_s / bar.avg_jct_s) if o else "-" for o in oracles)
+        head = f"| {s.name} | {s.sizing.achieved_load:.2f} | `{bar.spec}` | {_h(bar.avg_jct_s)} | {_h(bar.p99_jct_s)} | {ratios} |"
         verdicts = s.verdicts()
         if not verdicts:
             lines.append(f"{head} - | - | - | {s.goal.text} | - |")

@@ -209,7 +209,7 @@ class Gavel(Policy):
         ledger.flush(slots, now)
         if self._changed or (self._stale and now - self._last_solve >= self.resolve):
             self._update_allocation(slots, capacity, now)
-        return self._assign(view, slots, self._pick(slots, capacity))
+        return self._assign(view, slots, self._pick(slots, capacity, now))
 
     def _update_allocation(self, slots: np.ndarray, capacity: np.ndarray, now: float) -> None:
         """Reset the accounting; re-solve if `resolve` seconds passed since the last solve or a
@@ -234,7 +234,7 @@ class Gavel(Policy):
         self._last_solve = now
         self._stale = False
 
-    def _pick(self, slots: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    def _pick(self, slots: np.ndarray, capacity: np.ndarray, now: float) -> np.ndarray:
         """Gavel's greedy round: the GPU type each job runs on this round, or -1."""
         ledger = self._ledger
         assert ledger is not None
@@ -286,7 +286,7 @@ class Gavel(Policy):
             decision.starts.append(Start(job, p))
         return decision
 
-    def _fill_order(self, pending: list[JobState]) -> list[JobState]:
+    def _fill_order(self, pending: list[JobState], now: float) -> list[JobState]:
         """The order in which `_fill` tries pending jobs: queue order."""
         return pending
 
@@ -297,7 +297,7 @@ class Gavel(Policy):
             return decision
         cap = view.capacity.copy()
         most = int(cap.free_per_type.max())
-        for job in self._fill_order(list(view.pending.values())):
+        for job in self._fill_order(list(view.pending.values()), view.now):
             if job.num_gpus > most:
                 continue
             p = self.place(job, cap)
@@ -326,7 +326,7 @@ class GavelAgnostic(Gavel):
         result = pooled_max_min_allocation(scale, float(capacity.sum()), weights)
         return result.x, result.solve_s
 
-    def _pick(self, slots: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    def _pick(self, slots: np.ndarray, capacity: np.ndarray, now: float) -> np.ndarray:
         """The greedy round over the pool: jobs by (priority, deficit, X) while the pool has GPUs
         for their gang; then picked running jobs keep their type and picked pending ones go, in
         the same order, to the type with most room. Jobs that find no type room (the pool had GPUs

@@ -152,7 +152,7 @@ class GavelSized(Gavel):
                 self._changed = True
         return super()._round(view)
 
-    def _fill_order(self, pending: list[JobState]) -> list[JobState]:
+    def _fill_order(self, pending: list[JobState], now: float) -> list[JobState]:
         """Heaviest first (the shortest remaining), queue order among equals."""
         return sorted(pending, key=lambda j: -self._level.get(j.index, 0))
 
