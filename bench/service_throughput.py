@@ -17,9 +17,10 @@ Afterwards it counts the pending jobs through `GET /jobs` (0 lost is required), 
 blocker, stops the server, and checks the audit log: `kaon audit verify` on the database, and one
 'submit' record per job.
 Besides the rates it reports the server's CPU time per job (all its threads): on a machine shared
-with other work that is steadier than the wall clock. The client is the standard library's
-`http.client` (one connection per thread): httpx cost about as much CPU per request as the
-server's own handling, on the same two cores. Goals: >= 300/s one by one, >= 1000/s batched.
+with other work that is steadier than the wall clock; and the client's (this process): one
+sequential client waits for each answer, so its own time is part of every round trip. The client
+is the standard library's `http.client` (one connection per thread): httpx cost about as much CPU
+per request as the server's own handling, on the same two cores. Goals: >= 300/s one by one, >= 1000/s batched.
 
     .venv/bin/python bench/service_throughput.py [--single 2000] [--rounds 5] [--concurrent 2000] [--clients 4]
         [--batch-jobs 10000] [--batch-size 500]
@@ -118,17 +119,20 @@ class Phase:
 
     def __enter__(self) -> Phase:
         self.cpu0, self.t0 = sum(self.server.cpu_times()[:2]), time.perf_counter()
+        self.client0 = time.process_time()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.seconds = time.perf_counter() - self.t0
         self.cpu_s = sum(self.server.cpu_times()[:2]) - self.cpu0
+        self.client_cpu_s = time.process_time() - self.client0
 
     def result(self, jobs: int, **extra: object) -> dict[str, object]:
         """The phase's rates; `extra` adds fields (the client count, the rounds)."""
         return {
             "jobs": jobs, **extra, "seconds": round(self.seconds, 3), "per_s": round(jobs / self.seconds, 1),
             "server_cpu_ms_per_job": round(self.cpu_s / jobs * 1e3, 3),
+            "client_cpu_ms_per_job": round(self.client_cpu_s / jobs * 1e3, 3),
         }  # fmt: skip
 
 
