@@ -51,7 +51,8 @@ class SrptFm(GavelSized):
         )  # fmt: skip
 
     def key(self, job: JobState, now: float) -> float:
-        """Seconds the job's remaining work takes on its fastest type, times its GPUs."""
+        """Seconds the job's remaining work takes on its fastest type, times its GPUs (one GPU-hour
+        of work while it has no estimate yet)."""
         left = self.remaining(job, now)
         return (left if left is not None else REFERENCE_GPU_S * job.num_gpus) / float(job.speeds.max())
 
