@@ -189,8 +189,8 @@ def _values(fields: dict[str, object]) -> dict[str, object]:
 
 
 _JOBS, _EVENTS = JobRow.__table__, JobEventRow.__table__
-# Built once: a statement object memoizes its cache key, so a submission does not pay for building
-# and keying three statements again (a visible share of a one-job request's CPU).
+# Built once: a statement object memoizes its cache key, and a `Prepared` one its SQLite text, so a
+# submission does not pay for building, keying or compiling them again.
 _INSERT_JOBS = Prepared(insert(_JOBS).returning(_JOBS.c.id, sort_by_parameter_order=True))
 _FILL_JOBS = Prepared(update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).values(log_path=bindparam("b_log"), sealed=bindparam("b_sealed")))
 _INSERT_EVENTS = Prepared(insert(_EVENTS))
