@@ -1,8 +1,9 @@
 """`srpt-fm`: shortest remaining processing time first, each job on the fastest GPU type it can get.
 
 On machines of different speeds, preemptive SRPT that gives the shortest job the fastest machine,
-the next one the next fastest and so on ("SRPT-FM") minimises the total completion time when
-every job has the same speed ratio between machines (Q|pmtn|sum C_j, Gonzalez 1977). Oracle
+the next one the next fastest and so on ("SRPT-FM") minimises the total completion time of jobs
+present at once when every job has the same speed ratio between machines (Q|pmtn|sum C_j,
+Gonzalez 1977); with arrivals it is a heuristic. Oracle
 `srtf` ignores GPU types, which on a heterogeneous cluster leaves long jobs on K80s (docs/RESULTS.md),
 so it is no limit there; `srpt-fm:oracle=true` is the clairvoyant reference that knows both the
 sizes and the speeds. Without `oracle`, sizes are `gavel-sized`'s predicted remaining GPU-time.
