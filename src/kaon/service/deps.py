@@ -58,6 +58,12 @@ def require(action: Action) -> Callable[..., Principal]:
     return check
 
 
+ServiceDep = Annotated[Service, Depends(get_service)]
+"""The running service, for a route's parameters."""
+Reader = Annotated[Principal, Depends(require(Action.READ))]
+"""A caller allowed to read jobs, nodes and queues."""
+
+
 def check_queue(principal: Principal, queue: str) -> None:
     if not principal.sees_queue(queue):
         raise HTTPException(403, f"{principal.user} has no access to queue {queue!r}")

@@ -12,14 +12,11 @@ import kaon
 from kaon.policy.base import PolicyParamError
 from kaon.service.admission import AdmissionError
 from kaon.security.auth import Action, Principal
-from kaon.service.deps import get_service, require
-from kaon.service.runtime import Service
+from kaon.service.deps import Reader, ServiceDep, require
 from kaon.security.anomaly import detect
 from kaon.service.schemas import AnomalyRead, AuditRead, AuditVerifyRead, HealthRead, ReloadRead, ReloadRequest
 
 router = APIRouter(tags=["admin"])
-ServiceDep = Annotated[Service, Depends(get_service)]
-Reader = Annotated[Principal, Depends(require(Action.READ))]
 Reloader = Annotated[Principal, Depends(require(Action.RELOAD))]
 Watcher = Annotated[Principal, Depends(require(Action.ANOMALIES))]
 Auditor = Annotated[Principal, Depends(require(Action.AUDIT))]

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from kaon.security.auth import Action, Principal
-from kaon.service.deps import get_service, require
 from kaon.service.book import JobBook
-from kaon.service.runtime import Service
+from kaon.service.deps import Reader, ServiceDep
 from kaon.service.schemas import NodeRead, QueueRead
 from kaon.store.records import JobPhase, NodeRecord
 
 router = APIRouter(tags=["cluster"])
-ServiceDep = Annotated[Service, Depends(get_service)]
-Reader = Annotated[Principal, Depends(require(Action.READ))]
 
 
 @router.get("/nodes", response_model=list[NodeRead])

@@ -8,14 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from kaon.security.auth import Action, Principal
-from kaon.service.deps import get_job, get_service, require
+from kaon.service.deps import ServiceDep, get_job, require
 from kaon.service.holds import NotHeldError
 from kaon.service.routers.jobs import JobId
-from kaon.service.runtime import Service
 from kaon.service.schemas import JobRead, ReleaseRequest
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-ServiceDep = Annotated[Service, Depends(get_service)]
 Releaser = Annotated[Principal, Depends(require(Action.RELEASE))]
 
 

@@ -13,16 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from kaon.service.admission import AdmissionError, admit
 from kaon.security.audit import AuditEntry
 from kaon.security.auth import Action, Principal, Role
-from kaon.service.deps import check_queue, get_job, get_service, require
+from kaon.service.deps import Reader, ServiceDep, check_queue, get_job, require
 from kaon.service.explain import explain
 from kaon.service.runtime import Service
 from kaon.service.schemas import ExplainRead, JobBatchCreate, JobCreate, JobList, JobRead, LogChunk
 from kaon.store.records import JobPhase, JobRecord
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-ServiceDep = Annotated[Service, Depends(get_service)]
 JobId = Annotated[int, Path(ge=1, le=(1 << 63) - 1, description="job id")]
-Reader = Annotated[Principal, Depends(require(Action.READ))]
 Submitter = Annotated[Principal, Depends(require(Action.SUBMIT))]
 Canceller = Annotated[Principal, Depends(require(Action.CANCEL))]
 

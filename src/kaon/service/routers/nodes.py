@@ -11,14 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path
 
 from kaon.security.auth import Action, Principal
-from kaon.service.deps import get_service, require
+from kaon.service.deps import ServiceDep, require
 from kaon.service.routers.cluster import node_read
 from kaon.service.runtime import Service
 from kaon.service.schemas import NodeRead
 from kaon.store.nodes import UnknownNodeError
 
 router = APIRouter(tags=["cluster"])
-ServiceDep = Annotated[Service, Depends(get_service)]
 Operator = Annotated[Principal, Depends(require(Action.NODES))]
 NodeName = Annotated[str, Path(min_length=1, max_length=200)]
 
