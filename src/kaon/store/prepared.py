@@ -1,9 +1,9 @@
 """Core statements that run on SQLite's DB-API cursor, skipping SQLAlchemy's per-call work.
 
-A one-job submission runs seven statements (the job, its log path and sealed secrets, its event,
-and the audit chain's lock, tail and record). Through `Connection.execute` each cost 60-130 us of
-CPU in SQLAlchemy (parameter processing, execution context, result wrapping) against 5-20 us in
-`sqlite3` itself: about half of the store's share of a submission. `Prepared` compiles a Core
+A one-job submission runs six statements and a commit (the job, its log path and sealed secrets,
+its event, and the audit chain's lock, tail and record). Through `Connection.execute`, SQLAlchemy's
+per-call work (parameter processing, execution context, result wrapping) was about half of that
+transaction's CPU (`bench/store_statements.py` times both paths side by side; docs/BENCHMARKS.md). `Prepared` compiles a Core
 statement once, for SQLite with named parameters, and runs it on the transaction's own DB-API
 connection: the SQL still comes from the table definitions, the transaction (commit, rollback)
 is still SQLAlchemy's, and only the per-call work is skipped.
@@ -69,9 +69,17 @@ class Prepared:
         """Run the statement in `conn`'s transaction, once per parameter set in a sequence; the
         rows it returns (SELECT or RETURNING), in order, as tuples."""
         if conn.dialect.name != "sqlite":
-            given = dict(params) if isinstance(params, Mapping) else [dict(p) for p in params] or None
-            result = conn.execute(self.statement, given)
-            return [tuple(r) for r in result] if result.returns_rows else []
+            return self.rows_via_core(conn, params)
+        return self.rows_via_cursor(conn, params)
+
+    def rows_via_core(self, conn: Connection, params: Params | Sequence[Params] = ()) -> list[tuple[Any, ...]]:
+        """`rows` through `Connection.execute`: any dialect (and the bench's reference)."""
+        given = dict(params) if isinstance(params, Mapping) else [dict(p) for p in params] or None
+        result = conn.execute(self.statement, given)
+        return [tuple(r) for r in result] if result.returns_rows else []
+
+    def rows_via_cursor(self, conn: Connection, params: Params | Sequence[Params] = ()) -> list[tuple[Any, ...]]:
+        """`rows` on SQLite's DB-API cursor, inside `conn`'s transaction."""
         many = [params] if isinstance(params, Mapping) else list(params)
         if not many:
             many = [{}]
