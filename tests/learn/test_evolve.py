@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 
 from kaon.learn.artifacts import Manifest
-from kaon.learn.evolve import SCORED_SPACE, EvolutionConfig, episodes, evolve, family_of, from_vector, to_vector
+from kaon.core.job import JobSpec, Trace
+from kaon.learn.evolve import (
+    SCORED_SPACE,
+    EvolutionConfig,
+    episode_cost,
+    episodes,
+    evolve,
+    family_of,
+    from_vector,
+    to_vector,
+)
 from kaon.learn.train import TrainSpec, train
 from kaon.policy.registry import make_policy
 from kaon.policy.gavel_sized import GavelSizedParams
@@ -85,6 +95,46 @@ def test_held_out_episodes_overlap_no_training_episode_and_precede_the_cut() -> 
         ids = {j.job_id for j in ep.trace.jobs}
         assert ids <= before and not ids & seen  # before the cut, and in no other window
         seen |= ids
+
+
+def test_sparse_windows_are_drawn_again() -> None:
+    """The first half of the history is single jobs a few hours apart, the second the bursts: every
+    episode comes from the bursts, none of one or two jobs."""
+    bursts = burst_trace()
+    sparse = tuple(JobSpec(f"s{i}", i * 4 * 3600.0, 600.0, 1) for i in range(90))
+    shifted = tuple(dataclasses.replace(j, submit_time=j.submit_time + 360 * 3600.0) for j in bursts.jobs)
+    trace = Trace(sparse + shifted, source="sparse-then-bursts")
+    cut = 360 * 3600.0 + CUT
+    config = dataclasses.replace(SMALL, episodes=4, lookback_days=cut / 86400.0)
+    for held in (False, True):
+        eps = episodes(trace, cut, ONE_GPU, config, held_out=held)
+        assert eps and all(len(ep.trace.jobs) >= config.min_episode_jobs for ep in eps)
+    with pytest.raises(ValueError, match="min_episode_jobs"):
+        EvolutionConfig(min_episode_jobs=0)
+
+
+def test_an_episode_where_no_job_can_run_costs_nothing_not_nan() -> None:
+    """A job wider than the cluster never runs, under any candidate: the cost is 0, not NaN."""
+    trace = Trace((JobSpec("wide", 0.0, 100.0, 4),), source="wide")
+    assert episode_cost(ScoredParams(), None, trace, ONE_GPU, SMALL.reward, 0.0) == 0.0
+
+
+def test_a_best_with_no_comparable_held_out_result_is_dropped_for_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaN on the held-out episodes must not pass for a win."""
+    import kaon.learn.evolve as evolve_module
+
+    training: set[int] = set()
+
+    def cost(args: tuple) -> float:  # noqa: ANN401 - the task tuple of `_cost_task`
+        params, _, trace, *_ = args
+        if len(training) < SMALL.episodes:
+            training.add(id(trace))
+        return 10.0 - params.w_remaining if id(trace) in training else float("nan")
+
+    monkeypatch.setattr(evolve_module, "_cost_task", cost)
+    start = ScoredParams(w_remaining=0.0)
+    result = evolve(burst_trace(), CUT, ONE_GPU, None, SMALL, start=start)
+    assert result.objective < 1.0 and result.kept_start and result.best == start
 
 
 def test_a_best_that_loses_on_held_out_episodes_is_dropped_for_the_start(monkeypatch: pytest.MonkeyPatch) -> None:

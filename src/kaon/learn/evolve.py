@@ -133,6 +133,10 @@ class EvolutionConfig:
     """Held-out episodes: windows before the cut that overlap no training episode (nor each
     other). The search's best vector is kept only if it also beats the start point on them; a
     vector that only fits the training episodes is dropped (0: no check)."""
+    min_episode_jobs: int = 20
+    """Windows with fewer jobs are drawn again: a window of one or two jobs (a sparse stretch of
+    the history) would weigh as much in the objective as one of hundreds and say nothing about
+    an order."""
 
     def __post_init__(self) -> None:
         if self.population < 2 or not 1 <= self.elite < self.population:
@@ -143,6 +147,8 @@ class EvolutionConfig:
             raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
         if self.holdout < 0:
             raise ValueError(f"holdout must be >= 0 episodes, got {self.holdout}")
+        if self.min_episode_jobs < 1:
+            raise ValueError(f"min_episode_jobs must be >= 1, got {self.min_episode_jobs}")
         if not self.loads or min(self.loads) <= 0:
             raise ValueError(f"loads must be positive factors, got {self.loads}")
 
@@ -185,38 +191,48 @@ def episodes(
     trace: Trace, until_s: float, cluster: ClusterSpec, config: EvolutionConfig, held_out: bool = False
 ) -> list[Episode]:
     """`config.episodes` windows of the history submitted before `until_s`, seeded, each with
-    `cluster` scaled to offer the next of `config.loads` over it. With `held_out`,
-    `config.holdout` more windows instead, none overlapping a training window or each other
-    (fewer if the lookback has no room left for them)."""
+    `cluster` scaled to offer the next of `config.loads` over it. A window with fewer than
+    `config.min_episode_jobs` jobs is drawn again (fewer episodes if 100 draws per episode do not
+    find enough). With `held_out`, `config.holdout` more windows instead, none overlapping a
+    training window or each other."""
     history = window(trace, None, until_s)
     if not history.jobs:
         raise ValueError(f"{trace.source}: no job submitted before the cut")
     span = config.episode_days * 86400.0
     first = max(history.jobs[0].submit_time, until_s - config.lookback_days * 86400.0)
     latest = max(first, until_s - span)
-    rng = np.random.default_rng(config.seed)
-    train = [float(rng.uniform(first, latest)) for _ in range(config.episodes)]
-    starts = train
-    if held_out:
-        rng, taken, starts = np.random.default_rng(config.seed + 2), list(train), []
-        for _ in range(100 * config.holdout):
-            if len(starts) == config.holdout:
+
+    def draw(rng: np.random.Generator, count: int, taken: list[float] | None) -> list[tuple[float, Trace]]:
+        """Up to `count` windows with enough jobs; with `taken`, each at least a span from every
+        start in it, which it extends (windows apart from each other and from those)."""
+        found: list[tuple[float, Trace]] = []
+        for _ in range(100 * count):
+            if len(found) == count:
                 break
             s = float(rng.uniform(first, latest))
-            if all(abs(s - t) >= span for t in taken):
-                starts.append(s)
-                taken.append(s)
+            if taken is not None and any(abs(s - t) < span for t in taken):
+                continue
+            ep = window(history, s, min(s + span, until_s))
+            if len(ep.jobs) >= config.min_episode_jobs:
+                found.append((s, ep))
+                if taken is not None:
+                    taken.append(s)
+        return found
+
+    train = draw(np.random.default_rng(config.seed), config.episodes, None)
+    chosen = train
+    if held_out:
+        chosen = draw(np.random.default_rng(config.seed + 2), config.holdout, [s for s, _ in train])
     out = []
-    for k, start in enumerate(starts):
-        end = min(start + span, until_s)
-        ep = window(history, start, end)
-        if not ep.jobs:
-            continue
+    for k, (start, ep) in enumerate(chosen):
         load = config.loads[k % len(config.loads)]
-        sized, _ = size_for_load(ep, cluster, end - start, load)
+        sized, _ = size_for_load(ep, cluster, min(start + span, until_s) - start, load)
         out.append(Episode(ep, sized, load))
     if not out and not held_out:
-        raise ValueError(f"{trace.source}: every training window before the cut is empty")
+        raise ValueError(
+            f"{trace.source}: no window of {config.episode_days:g} days before the cut has "
+            f"{config.min_episode_jobs} jobs or more"
+        )
     return out
 
 
@@ -241,8 +257,11 @@ def episode_cost(
     result = simulate(ep, cluster, family_policy(params, model), SimConfig(restart_overhead_s=overhead))
     m = compute_metrics(result)
     done = m.jobs - m.unfinished
+    # A run ends when every job that can ever run has finished: the unfinished ones are those no
+    # GPU type of the sized cluster can hold, the same under every candidate, so they add nothing.
+    jct = m.avg_jct_s * done if done else 0.0
     busy = m.gpu_util * result.total_gpus * m.makespan_s if done else 0.0
-    return (reward.alpha * m.avg_jct_s * done - reward.beta * busy) / result.total_gpus / reward.time_scale_s
+    return (reward.alpha * jct - reward.beta * busy) / result.total_gpus / reward.time_scale_s
 
 
 def _cost_task(args: tuple[Params, str | None, Trace, ClusterSpec, RewardWeights, float]) -> float:
@@ -306,7 +325,7 @@ def evolve(
             pair = costs([start, best], pool, held)
             ref = np.where(np.abs(pair[0]) > 1e-12, np.abs(pair[0]), 1.0)
             holdout_obj = float((pair[1] / ref).mean() - (pair[0] / ref).mean() + 1.0)
-            if holdout_obj >= 1.0:
+            if not holdout_obj < 1.0:  # a NaN (no comparable held-out window) keeps the start too
                 kept = start
     finally:
         if pool:
