@@ -231,7 +231,7 @@ def episodes(
     if not out and not held_out:
         raise ValueError(
             f"{trace.source}: no window of {config.episode_days:g} days before the cut has "
-            f"{config.min_episode_jobs} jobs or more"
+            f"{config.min_episode_jobs} jobs or more (a longer --episode-days takes more per window)"
         )
     return out
 
