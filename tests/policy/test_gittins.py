@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaon.core.job import JobSpec, Trace
+from kaon.core.job import JobSpec, PriorJob, Trace
 from kaon.policy.base import PolicyParamError
 from kaon.policy.gittins import Gittins, GittinsIndex, gittins_table
 from kaon.policy.registry import make_policy
@@ -71,3 +71,14 @@ def test_parameters() -> None:
         make_policy("gittins:refit_every=0")
     with pytest.raises(ValueError, match="prior"):
         Gittins([0.0])
+
+
+def test_jobs_finished_before_the_run_are_history(tiny_cluster) -> None:
+    """A window's recent past fits the index before the first arrival, exactly as a prior sample
+    of the same sizes does: the bimodal schedule above without waiting for 30 finishes."""
+    prior = [PriorJob(JobSpec(f"p{i}", 0.0, s, 1), -1.0) for i, s in enumerate(BIMODAL)]
+    policy = Gittins(lease=10)
+    policy.jobs_finished_before(prior)
+    assert policy.index is not None and policy.index(0.0) == pytest.approx(0.5 / 100)
+    jobs = [JobSpec("a", 0, 1000, 1), JobSpec("b", 50, 1000, 1)]
+    assert _run(tiny_cluster(nodes=1, gpus=1), jobs, policy) == {"a": (0, 2000, 1), "b": (100, 1100, 0)}

@@ -8,9 +8,10 @@ that has attained service a is
 
 the best completion probability per unit of further service; serving the highest index first
 minimises mean completion time when sizes are unknown but their distribution is (Aalto, Ayesta &
-Righter 2009). The distribution is the empirical one of the jobs that finished before now (plus an
-optional prior sample), compressed to at most `MAX_SAMPLES` quantiles. Over an empirical
-distribution the supremum is reached at D = s - a for a surviving size s, so G is exact on that
+Righter 2009). The distribution is the empirical one of the jobs that finished before now
+(those that finished before the run, `jobs_finished_before`, included; plus an optional prior
+sample), compressed to at most `MAX_SAMPLES` quantiles. Over an empirical distribution the
+supremum is reached at D = s - a for a surviving size s, so G is exact on that
 grid; it is tabulated on a grid of attained values and interpolated, and the table is refitted
 every `refit_every` finishes. Until `min_history` jobs have finished the order is LAS. A job past
 the largest size seen has index 0 and waits behind every job with a chance to finish.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import PlacementStrategy
 from kaon.policy.base import Decision
 from kaon.policy.las import Las
@@ -134,6 +136,18 @@ class Gittins(Las):
             return None
         when = now + (grid[hit[ok]] - attained[ok]) / gpus[ok]
         return float(when.min())
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        """The sizes of jobs finished before the run join the history the index is fitted on, as
+        the finishes the policy sees itself do (a replayed window's recent past, a restarted
+        service's completed jobs)."""
+        if not prior:
+            return
+        self._sizes.extend(p.spec.gpu_seconds for p in prior)
+        if len(self._sizes) >= self.min_history:
+            self.index = GittinsIndex(np.array(self._sizes))
+            self._since_fit = 0
+            self.queue.rebuild(self.pending_key)
 
     def job_finished(self, job: JobState, now: float) -> None:
         self._sizes.append(job.spec.gpu_seconds)
