@@ -12,10 +12,11 @@ be short, and once it has outlived most of its mass, its rank worsens as the dis
 The index scales with the median: with S = m x Z, Z ~ LogNormal(0, sigma), G_S(a) = G_Z(a / m) / m.
 So one table over (sigma, a / m) serves every job; it is computed once (`lognormal_index`: Z's
 survival function, linear between 1,201 points over +/-6 sigma) and looked up by interpolation,
-linear in the standardised attained time u = ln(a / m) / sigma and in ln sigma. Below the table (u < -6: almost none of the mass has ended) the cost falls linearly from
-a = 0, which is exact for a deterministic size. Beyond it (u > `U_MAX`: the job has outlived
-all but a thousandth of its predicted mass, so the prediction was wrong) the job is ranked by the
-time it has run, like LAS: a heavy tail's expected remaining time grows with age.
+linear in the standardised attained time u = ln(a / m) / sigma and in ln sigma. Below the table
+(u under -6: almost none of the mass has ended) the cost falls linearly from a = 0, which is exact
+for a deterministic size. Beyond it (u > `U_MAX`: the job has outlived all but a thousandth of its
+predicted mass, so the prediction was wrong) the job is ranked by the time it has run, like LAS: a
+heavy tail's expected remaining time grows with age.
 
 `cost` returns 1 / G in seconds: the further running time per unit of completion chance. For a
 deterministic size it is exactly the remaining time, so ranking by lowest cost is SRPT in that
@@ -29,7 +30,6 @@ from functools import cache
 
 import numpy as np
 from scipy.special import ndtr
-
 
 Z90 = 1.2815515655446004
 """The standard normal's 0.9 quantile: [p10, p90] spans 2 x Z90 sigmas."""
@@ -95,7 +95,8 @@ class LogNormalGittins:
         t = f - j
         inside = np.exp((1 - t) * self.log_cost[row, j] + t * self.log_cost[row, j + 1])
         x_lo = np.exp(sigma * U_MIN)
-        below = self.cost_fresh[row] + (np.exp(self.log_cost[row, 0]) - self.cost_fresh[row]) * np.minimum(x / x_lo, 1.0)
+        fresh, first = self.cost_fresh[row], np.exp(self.log_cost[row, 0])
+        below = fresh + (first - fresh) * np.minimum(x / x_lo, 1.0)
         return np.where(u < U_MIN, below, np.where(u > U_MAX, x, inside))
 
     def cost(self, attained: np.ndarray, median: np.ndarray, sigma: np.ndarray) -> np.ndarray:
