@@ -10,6 +10,7 @@ from kaon.policy.base import PolicyParamError
 from kaon.policy.gittins import Gittins, GittinsIndex, gittins_table
 from kaon.policy.registry import make_policy
 from kaon.sim.engine import SimConfig, simulate
+from kaon.sim.state import JobState
 
 BIMODAL = [100.0] * 50 + [10000.0] * 50
 
@@ -82,3 +83,15 @@ def test_jobs_finished_before_the_run_are_history(tiny_cluster) -> None:
     assert policy.index is not None and policy.index(0.0) == pytest.approx(0.5 / 100)
     jobs = [JobSpec("a", 0, 1000, 1), JobSpec("b", 50, 1000, 1)]
     assert _run(tiny_cluster(nodes=1, gpus=1), jobs, policy) == {"a": (0, 2000, 1), "b": (100, 1100, 0)}
+
+
+def test_history_keeps_only_the_latest_sizes() -> None:
+    """With `history` 50, the 100 short jobs of the past are forgotten once 50 long ones finish:
+    the index becomes the long mode's alone."""
+    policy = Gittins([100.0] * 100, history=50, refit_every=50)
+    for i in range(50):
+        job = JobState(JobSpec(f"l{i}", 0.0, 10000.0, 1), i, np.ones(1))
+        policy.job_finished(job, 0.0)
+    assert policy.index is not None and policy.index(0.0) == pytest.approx(1 / 10000)
+    with pytest.raises(ValueError, match="history"):
+        Gittins(history=-1)

@@ -31,13 +31,14 @@ oracle estimates: the bar may not know durations a learned scheduler cannot know
 BAR_GRIDS: dict[str, dict[str, list[str]]] = {
     "fifo-backfill:estimate=request": {"request_factor": ["1", "4"]},
     "las": {"lease": ["90", "1440"]},
-    "gittins": {"lease": ["90", "1440"]},
+    "gittins": {"lease": ["90", "1440"], "history": ["1000"]},
     "gavel": {"round": ["180", "720"]},
     "tiresias": {"queues&thresholds": ["2&900", "2&14400", "3&3250;32500"]},
 }
 """A small grid, tried in one coordinate-descent sweep after the defaults: each policy's main
 knob a step either side of its default (request factor 2, lease 360 s, Gavel round 360 s,
-Tiresias 2 queues split at 3,250 GPU-s). Defaults are not repeated in the grid, since `kaon.tune`
+Tiresias 2 queues split at 3,250 GPU-s), and for Gittins also its size history: every finished
+job (the default) or the last 1,000. Defaults are not repeated in the grid, since `kaon.tune`
 would replay them again under a spelled-out spec. Tiresias' starvation guard is not tried: with
 `starve=2` one overloaded 6-hour window of the heterogeneous cluster was still replaying after 12
 CPU-minutes (promotions and demotions preempting each other), against seconds without it. `kaon.tune`'s full

@@ -8,17 +8,20 @@ that has attained service a is
 
 the best completion probability per unit of further service; serving the highest index first
 minimises mean completion time when sizes are unknown but their distribution is (Aalto, Ayesta &
-Righter 2009). The distribution is the empirical one of the jobs that finished before now
-(those that finished before the run, `jobs_finished_before`, included; plus an optional prior
-sample), compressed to at most `MAX_SAMPLES` quantiles. Over an empirical distribution the
-supremum is reached at D = s - a for a surviving size s, so G is exact on that
-grid; it is tabulated on a grid of attained values and interpolated, and the table is refitted
-every `refit_every` finishes. Until `min_history` jobs have finished the order is LAS. A job past
-the largest size seen has index 0 and waits behind every job with a chance to finish.
+Righter 2009). The distribution is the empirical one of the jobs that finished before now (those
+that finished before the run, `jobs_finished_before`, included; plus an optional prior sample),
+compressed to at most `MAX_SAMPLES` quantiles. Over an empirical distribution the supremum is
+reached at D = s - a for a surviving size s, so G is exact on that grid; it is tabulated on a grid
+of attained values and interpolated, and the table is refitted every `refit_every` finishes.
+`history` > 0 keeps only the last that many sizes: job sizes drift (Philly's median duration moved
+20x within weeks), and a fit on the recent past follows them. Until `min_history` jobs have
+finished the order is LAS. A job past the largest size seen has index 0 and waits behind every job
+with a chance to finish.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -83,15 +86,18 @@ class Gittins(Las):
         lease: float = 360.0,
         refit_every: int = 100,
         min_history: int = 30,
+        history: int = 0,
     ) -> None:
         """`prior`: job sizes (GPU-seconds) known before the run, e.g. a history trace's; not a
         command-line parameter."""
         super().__init__(placement=placement, lease=lease)
         if refit_every < 1 or min_history < 1:
             raise ValueError(f"refit_every and min_history must be >= 1, got {refit_every}, {min_history}")
+        if history < 0:
+            raise ValueError(f"history must be >= 0 jobs, got {history}")
         self.refit_every = refit_every
         self.min_history = min_history
-        self._sizes: list[float] = [float(s) for s in prior]
+        self._sizes: deque[float] = deque((float(s) for s in prior), maxlen=history or None)
         if any(not s > 0 for s in self._sizes):
             raise ValueError("prior job sizes must be > 0 GPU-seconds")
         self._since_fit = 0
