@@ -151,15 +151,17 @@ class Gittins(Las):
             return
         self._sizes.extend(p.spec.gpu_seconds for p in prior)
         if len(self._sizes) >= self.min_history:
-            self.index = GittinsIndex(np.array(self._sizes))
-            self._since_fit = 0
-            self.queue.rebuild(self.pending_key)
+            self._refit()
 
     def job_finished(self, job: JobState, now: float) -> None:
         self._sizes.append(job.spec.gpu_seconds)
         self._since_fit += 1
         due = self.index is None and len(self._sizes) >= self.min_history
         if due or (self.index is not None and self._since_fit >= self.refit_every):
-            self.index = GittinsIndex(np.array(self._sizes))
-            self._since_fit = 0
-            self.queue.rebuild(self.pending_key)
+            self._refit()
+
+    def _refit(self) -> None:
+        """Fit the index on the sizes kept and re-rank the waiting jobs by it."""
+        self.index = GittinsIndex(np.array(self._sizes))
+        self._since_fit = 0
+        self.queue.rebuild(self.pending_key)

@@ -111,19 +111,19 @@ class LogNormalGittins:
         low, high = self._row_cost(i, x), self._row_cost(i + 1, x)
         return median * np.exp((1 - t) * np.log(low) + t * np.log(high))
 
-    def next_step(self, attained: float, median: float, sigma: float, step: float = 0.5) -> float:
-        """The attained time at which the cost has moved enough to re-rank: the next multiple of
-        `step` sigmas in u inside the table, 25 % more age beyond it."""
-        sigma = float(np.clip(sigma, SIGMA_MIN, SIGMA_MAX))
-        u = math.log(max(attained, 1e-300) / median) / sigma
-        if u >= U_MAX - 1e-6:
-            return attained * 1.25
+    def next_steps(self, attained: np.ndarray, median: np.ndarray, sigma: np.ndarray, step: float = 0.5) -> np.ndarray:
+        """Per job, the attained time at which its cost has moved enough to re-rank: the next
+        multiple of `step` sigmas in u inside the table, 25 % more age beyond it."""
+        attained = np.asarray(attained, dtype=np.float64)
+        sigma = np.clip(np.asarray(sigma, dtype=np.float64), SIGMA_MIN, SIGMA_MAX)
+        u = np.log(np.maximum(attained, 1e-300) / median) / sigma
         # the tolerance keeps a wake-up that lands on a step, up to rounding, from repeating it
-        nxt = max(math.floor(u / step + 1e-6) + 1, math.ceil(U_MIN / step)) * step
-        return median * math.exp(sigma * min(nxt, U_MAX))
+        nxt = np.maximum(np.floor(u / step + 1e-6) + 1, math.ceil(U_MIN / step)) * step
+        inside = median * np.exp(sigma * np.minimum(nxt, U_MAX))
+        return np.where(u >= U_MAX - 1e-6, attained * 1.25, inside)
 
 
 @cache
 def lognormal_gittins() -> LogNormalGittins:
-    """The shared table (under a second to build, built on first use)."""
+    """The shared table, built on first use."""
     return LogNormalGittins()

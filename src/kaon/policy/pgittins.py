@@ -52,15 +52,16 @@ class PredictedGittins(Psrtf):
         self.spread = spread
         self.table = lognormal_gittins()
 
-    def _sigma(self, job: JobState) -> float:
-        estimate = self._estimates[job.index]
-        return float(sigma_of(estimate.p10, estimate.p90)) * self.spread
-
-    def costs(self, jobs: Sequence[JobState], executed: Sequence[float]) -> np.ndarray:
-        """GPU-seconds of further service per unit of completion chance, one per job."""
+    def _distributions(self, jobs: Sequence[JobState]) -> tuple[np.ndarray, np.ndarray]:
+        """Each job's predicted median and log-normal sigma (`spread` applied)."""
         estimates = [self._estimates[j.index] for j in jobs]
         median = np.array([e.point for e in estimates])
         sigma = sigma_of(np.array([e.p10 for e in estimates]), np.array([e.p90 for e in estimates])) * self.spread
+        return median, sigma
+
+    def costs(self, jobs: Sequence[JobState], executed: Sequence[float]) -> np.ndarray:
+        """GPU-seconds of further service per unit of completion chance, one per job."""
+        median, sigma = self._distributions(jobs)
         gpus = np.array([j.num_gpus for j in jobs], dtype=np.float64)
         cost = self.table.cost(np.asarray(executed, dtype=np.float64), median, sigma)
         return np.maximum(cost, self.min_remaining) * gpus
@@ -77,9 +78,8 @@ class PredictedGittins(Psrtf):
         """The earliest instant a job running after `decision` has moved half a sigma further
         through its predicted distribution (or, past it, aged by a quarter)."""
         after, _ = self.running_after(running, decision, now)
-        times = [
-            now + self.table.next_step(e, self._estimates[j.index].point, self._sigma(j)) - e
-            for j in after
-            for e in (j.executed_at(now),)
-        ]
-        return min(times, default=None)
+        if not after:
+            return None
+        executed = np.array([j.executed_at(now) for j in after])
+        median, sigma = self._distributions(after)
+        return float((self.table.next_steps(executed, median, sigma) - executed).min() + now)
