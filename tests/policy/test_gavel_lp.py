@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -180,3 +183,18 @@ def test_the_weighted_tie_break_gives_what_the_minimum_leaves_to_the_heavier_job
     np.testing.assert_allclose(
         max_min_allocation(GAINS, SINGLE, ONE_EACH, tiebreak_weighted=True).x, max_min_allocation(GAINS, SINGLE, ONE_EACH).x
     )
+
+
+def test_falls_back_to_interior_point_when_simplex_stalls():
+    """A captured LP on which HiGHS' simplex ends with an "Unknown" status is still solved."""
+    case = json.loads((Path(__file__).parent / "lp_stalls_simplex.json").read_text())
+    counts = np.array(case["counts"])
+    thr = np.repeat(np.array(case["thr"]), counts, axis=0)
+    scale = np.repeat(np.array(case["scale"]), counts)
+    weights = np.repeat(np.array(case["weights"]), counts)
+    capacity = np.array(case["capacity"])
+    result = max_min_allocation(thr, scale, capacity, weights, tiebreak_weighted=True)
+    assert result.x.shape == thr.shape
+    assert np.all(result.x.sum(axis=1) <= 1 + 1e-6)
+    assert np.all((result.x * scale[:, None]).sum(axis=0) <= capacity + 1e-6)
+    assert result.value > 0

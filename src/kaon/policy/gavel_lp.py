@@ -230,6 +230,10 @@ def _solve_classes(
     bounds[m, 1] = np.inf
     t0 = time.perf_counter()
     res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status != 0:
+        # Dual simplex can stall on weights spanning orders of magnitude (HiGHS reports an
+        # "Unknown" model status with a feasible point); the interior-point method solves them.
+        res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ipm")
     solve_s = time.perf_counter() - t0
     if res.status != 0:
         raise AllocationError(f"max-min LP over {n} job classes x {k} types failed: {res.message}")
