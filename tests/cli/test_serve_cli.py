@@ -31,6 +31,9 @@ def app() -> typer.Typer:
         (["--gpus", "0", "--gpu-type", "v100"], ">= 1"),
         (["--gpus", "2", "--gpu-type", "v100", "--policy", "no-such-policy"], "unknown policy"),
         (["--gpus", "2", "--gpu-type", "v100", "--dev-no-auth", "--quotas", "QUOTAS"], "GPU type 'h100'"),
+        (["--gpus", "2", "--gpu-type", "v100", "--grace", "-1"], "setting grace_s (KAON_GRACE_S)"),
+        (["--gpus", "2", "--gpu-type", "v100", "--db", "not-a-url"], "--db (KAON_DB_URL) 'not-a-url'"),
+        (["--gpus", "2", "--gpu-type", "v100", "--dev-no-auth", "--host", "0.0.0.0"], "loopback address only"),
     ],
 )
 def test_bad_flags_exit_2_with_the_reason(app: typer.Typer, tmp_path: Path, flags: list[str], message: str) -> None:
@@ -40,6 +43,14 @@ def test_bad_flags_exit_2_with_the_reason(app: typer.Typer, tmp_path: Path, flag
     result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'k.db'}", "--state-dir", str(tmp_path), *flags])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_no_auth_from_the_environment_is_refused_off_loopback(app: typer.Typer, tmp_path: Path) -> None:
+    """KAON_DEV_NO_AUTH=1 is the same setting as --dev-no-auth, so it is held to the same rule."""
+    flags = ["--db", f"sqlite:///{tmp_path / 'k.db'}", "--state-dir", str(tmp_path), "--gpus", "1", "--gpu-type", "v100"]
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", *flags], env={"KAON_DEV_NO_AUTH": "1"})
+    assert result.exit_code == 2
+    assert "KAON_DEV_NO_AUTH" in result.output and "loopback address only" in result.output
 
 
 def test_served_process_answers_and_survives_sighup(tmp_path: Path) -> None:

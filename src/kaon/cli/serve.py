@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError
 
 from kaon.cli.client import parse_duration
 from kaon.executors.inventory import InventoryError
@@ -63,9 +65,6 @@ def serve(
     from kaon.quota.quotas import QuotaError
     from kaon.service.settings import ServiceSettings
 
-    if dev_no_auth and not is_loopback(host):
-        typer.echo(f"kaon serve: --dev-no-auth is refused on {host}: it is allowed on a loopback address only", err=True)
-        raise typer.Exit(2)
     if (tls_cert is None) != (tls_key is None):
         typer.echo("kaon serve: give both --tls-cert and --tls-key, or neither", err=True)
         raise typer.Exit(2)
@@ -89,7 +88,23 @@ def serve(
         "hold_anomalous": hold_anomalous or None,
     }
     try:
-        app = create_app(ServiceSettings(**{k: v for k, v in given.items() if v is not None}))
+        settings = ServiceSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        typer.echo(f"kaon serve: {settings_error(e)}", err=True)
+        raise typer.Exit(2) from None
+    # The resolved setting, not the flag: KAON_DEV_NO_AUTH=1 must not open a public address either.
+    if settings.dev_no_auth and not is_loopback(host):
+        typer.echo(
+            f"kaon serve: no-auth mode (--dev-no-auth or KAON_DEV_NO_AUTH) is refused on {host}: "
+            "it is allowed on a loopback address only",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        app = create_app(settings)
+    except ArgumentError as e:
+        typer.echo(f"kaon serve: --db (KAON_DB_URL) {settings.resolved_db_url()!r}: {e}", err=True)
+        raise typer.Exit(2) from None
     except (InventoryError, PolicyParamError, MigrationError, SecretKeyError, AuthError, QuotaError) as e:
         typer.echo(f"kaon serve: {e}", err=True)
         raise typer.Exit(2) from None
@@ -97,6 +112,15 @@ def serve(
     signal.signal(signal.SIGHUP, lambda *_: loop.request_reload())
     tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
     uvicorn.run(app, host=host, port=port, log_level=log_level, **tls)
+
+
+def settings_error(error: ValidationError) -> str:
+    """One line per invalid setting, named as its KAON_ environment variable (the flag of the same
+    name, with dashes, sets it too)."""
+    return "; ".join(
+        f"setting {'.'.join(map(str, e['loc']))} (KAON_{str(e['loc'][0]).upper()}): {e['msg']}, got {e.get('input')!r}"
+        for e in error.errors()
+    )
 
 
 def register(app: typer.Typer) -> None:
