@@ -92,6 +92,21 @@ def test_exit_code_env_and_cwd(make, tmp_path: Path) -> None:  # noqa: ANN001
     assert (tmp_path / "logs" / "7.log").read_text().split() == ["7", "hello", str(tmp_path)]
 
 
+def test_jobs_do_not_inherit_the_services_settings(make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """The key that seals every job's secrets must not be readable by a job (or its log)."""
+    monkeypatch.setenv("KAON_SECRET_KEY", "sealing-key")
+    monkeypatch.setenv("KAON_TOKEN", "admin-token")
+    monkeypatch.setenv("OTHER_VAR", "kept")
+    ex = make()
+    code = "import os; print(sorted(k for k in os.environ if k.startswith('KAON_')), os.environ['OTHER_VAR'])"
+    ex.launch(_run(tmp_path, 8, *_py(code)), GRANT)
+    [*_, end] = _until_end(ex, 8)
+    assert isinstance(end, Finished) and end.exit_code == 0
+    log = (tmp_path / "logs" / "8.log").read_text()
+    assert "SECRET" not in log and "TOKEN" not in log
+    assert "KAON_JOB_ID" in log and log.split()[-1] == "kept"
+
+
 def test_missing_command_exits_127(make, tmp_path: Path) -> None:  # noqa: ANN001
     ex = make()
     ex.launch(_run(tmp_path, 2, "/no/such/program"), GRANT)

@@ -93,16 +93,21 @@ def token_list(db: Db = None, state_dir: StateDir = None, as_json: AsJson = Fals
 
 
 def rotate_key(
-    old: Annotated[Path | None, typer.Option("--old", help="current key file (omit if job secrets are still plaintext)")],
     new: Annotated[Path, typer.Option("--new", help="new key file")],
+    old: Annotated[
+        list[Path] | None,
+        typer.Option("--old", help="current key file; repeat for rows under several keys (omit if secrets are still plaintext)"),
+    ] = None,
     db: Db = None,
 ) -> None:
-    """Re-encrypt every job's command and environment from the old key to the new, all or none."""
+    """Re-encrypt every job's command and environment under the new key, all or none. Stop the
+    service first: until it restarts with the new key it seals new jobs under the old one (run
+    this again with both keys to finish such a database)."""
     try:
-        old_cipher = Cipher.from_file(old) if old is not None else None
+        old_ciphers = [Cipher.from_file(p) for p in old or ()]
         new_cipher = Cipher.from_file(new)
         store = JobStore.open(_settings(db, None).resolved_db_url())
-        n = store.rotate_key(old_cipher, new_cipher)
+        n = store.rotate_key(old_ciphers, new_cipher)
     except (SecretKeyError, MigrationError) as e:
         raise _fail(e) from None
     AuditLog(store.engine).append(ADMIN_ACTOR, "rotate-key", "jobs", "admin CLI", {"rows": n, "key_id": new_cipher.key_id})

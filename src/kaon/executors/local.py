@@ -43,6 +43,16 @@ from kaon.store.records import Grant
 SHIM = Path(shim.__file__).resolve()
 TAG_VAR = "KAON_RUN"
 
+SERVICE_VAR_PREFIX = "KAON_"
+"""The service's own settings and secrets (KAON_SECRET_KEY, KAON_TOKEN, KAON_DB_URL...) share this
+prefix; a job does not inherit them, so no job can read the key that seals every job's secrets."""
+
+
+def inherited_environment() -> dict[str, str]:
+    """This process's environment minus the service's own `KAON_*` variables: what a job starts
+    from, before its own `env` and the variables the executor sets."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_VAR_PREFIX)}
+
 
 @dataclass(slots=True)
 class _Run:
@@ -100,7 +110,7 @@ class LocalExecutor(Executor):
         run.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(run.log_path, "ab")  # noqa: SIM115 - kept open while the job runs
         env = {
-            **os.environ,
+            **inherited_environment(),
             **dict(run.env),
             "CUDA_VISIBLE_DEVICES": ",".join(str(d) for d in grant.devices),
             "KAON_JOB_ID": str(run.job_id),

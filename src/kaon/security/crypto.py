@@ -87,6 +87,14 @@ class Cipher:
         return json.loads(data)
 
 
+def sealed_key_id(sealed: str) -> str:
+    """The id of the key a sealed value was sealed with (it is stored in the clear beside it)."""
+    parts = sealed.split(":", 2)
+    if len(parts) != 3:
+        raise SecretKeyError("not a sealed value")
+    return parts[1]
+
+
 def resolve_cipher(key_file: Path | None, key: str | None, default_file: Path) -> Cipher:
     """The service's key: `--key-file`, else KAON_SECRET_KEY, else a key file generated once in the
     state directory (encryption is always on; the generated file only protects copies of the

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import kaon
+from kaon.security.crypto import SecretKeyError
 from kaon.service.admission import AdmissionError
 from kaon.service.policy_host import default_policy_spec
 from kaon.service.retrain import Retrainer, check_template, latest_version, model_spec, retrain_config
@@ -67,6 +68,7 @@ def create_app(settings: ServiceSettings | None = None, service: Service | None 
     app.state.service = service
     app.state.retrainer = retrainer
     app.add_exception_handler(AdmissionError, _admission_error)
+    app.add_exception_handler(SecretKeyError, _secret_key_error)
     for module in (jobs, holds, cluster, nodes, admin, retrain_routes):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
@@ -97,3 +99,13 @@ async def _admission_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AdmissionError)
     loc = ["body", *(int(p) if p.isdigit() else p for p in exc.field.split("."))]
     return JSONResponse(status_code=exc.status, content={"detail": [{"loc": loc, "msg": exc.message, "type": "value_error"}]})
+
+
+async def _secret_key_error(_: Request, exc: Exception) -> JSONResponse:
+    """A row sealed under a key this service does not hold is the operator's to fix, not the
+    caller's: a 500 that says which job and what to run, instead of a bare one."""
+    return JSONResponse(
+        status_code=500,
+        content={"detail": f"{exc}: the database holds secrets sealed under another key; "
+                 "stop the service and run `kaon admin rotate-key` with every key involved"},
+    )  # fmt: skip

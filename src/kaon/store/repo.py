@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
-from kaon.security.crypto import Cipher, SecretKeyError
+from kaon.security.crypto import Cipher, SecretKeyError, sealed_key_id
 from kaon.store.db import open_engine
 from kaon.store.migrations import migrate
 from kaon.store.models import JobEventRow, JobRow
@@ -430,13 +430,26 @@ class JobStore:
                 for e in s.scalars(q)
             ]
 
-    def rotate_key(self, old: Cipher | None, new: Cipher) -> int:
+    def rotate_key(self, old: Sequence[Cipher], new: Cipher) -> int:
         """Re-seal every job's command and env under `new` in one transaction (all rows or none);
-        plaintext rows (from before encryption) are sealed too. Returns the number of rows."""
+        plaintext rows (from before encryption) are sealed too. Returns the number of rows.
+
+        Each row is opened with whichever of `old` and `new` it names, so a rotation that was
+        interrupted, repeated, or raced by a service still sealing under an old key can be
+        finished by running it again with every key involved."""
+        keys = {c.key_id: c for c in (*old, new)}
         with self._session.begin() as s:
             rows = s.scalars(select(JobRow).order_by(JobRow.id).with_for_update()).all()
             for row in rows:
-                command, env = _secrets(row, old)
+                cipher = None
+                if row.sealed is not None:
+                    key_id = sealed_key_id(row.sealed)
+                    cipher = keys.get(key_id)
+                    if cipher is None:
+                        raise SecretKeyError(
+                            f"job {row.id}: sealed with key {key_id}, which is neither the new key nor an old one given"
+                        )
+                command, env = _secrets(row, cipher)
                 _seal(row, new, command, env)
             return len(rows)
 
