@@ -56,6 +56,8 @@ def test_a_burst_is_held_until_an_operator_releases_it(held_service) -> None:  #
 
     refused = client.post(f"{API}/jobs/{last}/release", headers=auth["user"])
     assert refused.status_code == 403 and refused.json()["detail"] == "role user may not release"
+    nul = client.post(f"{API}/jobs/{last}/release", json={"reason": "ok\u0000"}, headers=auth["operator"])
+    assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["body", "reason"]  # PostgreSQL cannot store NUL
     released = client.post(f"{API}/jobs/{last}/release", json={"reason": "a sweep, checked"}, headers=auth["operator"])
     assert released.status_code == 200, released.text
     _wait(lambda: _state(client, last, auth["user"]) == "COMPLETED", "the released job to run")

@@ -123,6 +123,17 @@ def test_list_filters_and_pagination(service: TestClient, wait_for) -> None:  # 
     assert _error_locs(service.get(f"{API}/jobs", params={"offset": -1})) == [["query", "offset"]]
 
 
+def test_non_finite_time_limits_and_nul_in_filters_are_422(service: TestClient) -> None:
+    """JSON parsers accept NaN and Infinity; a NaN made the 422 itself unserialisable (a 500) and
+    an infinite limit was stored as null. PostgreSQL cannot compare against NUL."""
+    for raw in ("NaN", "Infinity", "1e12"):
+        r = service.post(f"{API}/jobs", content=f'{{"command": ["true"], "time_limit_s": {raw}}}', headers={"content-type": "application/json"})
+        assert _error_locs(r) == [["body", "time_limit_s"]], raw
+    for name in ("queue", "user"):
+        assert _error_locs(service.get(f"{API}/jobs", params={name: "a\x00"})) == [["query", name]]
+    assert _error_locs(service.get(f"{API}/admin/audit", params={"actor": "a\x00"})) == [["query", "actor"]]
+
+
 def test_unknown_ids_are_404_and_bad_ids_422(service: TestClient) -> None:
     for method, path in [
         ("get", "/jobs/99"),

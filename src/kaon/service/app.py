@@ -12,11 +12,14 @@ cancels then wait for a loop that is gone.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import kaon
@@ -69,6 +72,7 @@ def create_app(settings: ServiceSettings | None = None, service: Service | None 
     app.state.retrainer = retrainer
     app.add_exception_handler(AdmissionError, _admission_error)
     app.add_exception_handler(SecretKeyError, _secret_key_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for module in (jobs, holds, cluster, nodes, admin, retrain_routes):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
@@ -109,3 +113,21 @@ async def _secret_key_error(_: Request, exc: Exception) -> JSONResponse:
         content={"detail": f"{exc}: the database holds secrets sealed under another key; "
                  "stop the service and run `kaon admin rotate-key` with every key involved"},
     )  # fmt: skip
+
+
+def _json_safe(value: object) -> object:
+    """NaN and the infinities as the strings JSON cannot otherwise carry, anywhere in `value`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422, except that a rejected NaN or Infinity (which JSON parsers accept) is
+    echoed back as a string: as a float it made the 422 itself unserialisable, a 500."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})

@@ -97,9 +97,10 @@ class HoldKeeper:
         if job is None or job.index not in book.held:
             raise NotHeldError(job_id)
         why = book.held[job.index]
-        book.release(job)
+        # Recorded first: a release the audit log could not record must not happen.
         if self.audit is not None:
             self.audit.append(actor, RELEASE, target(job_id), reason, {"hold": why}, now)
+        book.release(job)
         return job
 
     def _hold(self, book: JobBook, job: JobState, flag: Anomaly, now: float) -> bool:

@@ -13,6 +13,9 @@ from kaon.store.records import JobKind, JobPhase, JobRecord, StopRequest
 NO_NUL = r"^[^\x00]*$"
 """exec cannot pass NUL, and PostgreSQL text cannot store it (SQLite did, silently)."""
 Text = Annotated[str, Field(pattern=NO_NUL)]
+MAX_TIME_LIMIT_S = 366 * 86400.0
+"""A year and a day: longer limits are typos (or `Infinity`, which JSON parsers accept), and a
+job whose limit never ends could never be placed by a backfilling policy."""
 EnvName = Annotated[str, Field(min_length=1, pattern=r"^[^=\x00]*$")]
 
 
@@ -34,7 +37,9 @@ class JobCreate(BaseModel):
     gpu_types: list[str] | None = Field(None, min_length=1, description="allowed GPU types; default any")
     cpus: int = Field(1, ge=1, le=1 << 20)
     memory_mb: int = Field(0, ge=0, le=1 << 40)
-    time_limit_s: float | None = Field(None, gt=0, description="default: the server's default time limit")
+    time_limit_s: float | None = Field(
+        None, gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False, description="default: the server's default time limit"
+    )
     priority: int = Field(0, ge=-(1 << 31), le=(1 << 31) - 1)
     queue: str = Field("default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: JobKind = JobKind.TRAINING
@@ -188,7 +193,9 @@ class HealthRead(BaseModel):
 class ReleaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("released by an operator", min_length=1, max_length=500, description="recorded in the audit log")
+    reason: str = Field(
+        "released by an operator", min_length=1, max_length=500, pattern=NO_NUL, description="recorded in the audit log"
+    )
 
 
 class ReloadRequest(BaseModel):

@@ -14,7 +14,7 @@ from kaon.service.admission import AdmissionError
 from kaon.security.auth import Action, Principal
 from kaon.service.deps import Reader, ServiceDep, require
 from kaon.security.anomaly import detect
-from kaon.service.schemas import AnomalyRead, AuditRead, AuditVerifyRead, HealthRead, ReloadRead, ReloadRequest
+from kaon.service.schemas import NO_NUL, AnomalyRead, AuditRead, AuditVerifyRead, HealthRead, ReloadRead, ReloadRequest
 
 router = APIRouter(tags=["admin"])
 Reloader = Annotated[Principal, Depends(require(Action.RELOAD))]
@@ -55,8 +55,8 @@ def reload_policy(body: ReloadRequest, service: ServiceDep, principal: Reloader)
 def audit_records(
     service: ServiceDep,
     _: Auditor,
-    actor: Annotated[str | None, Query(max_length=100)] = None,
-    action: Annotated[str | None, Query(max_length=50)] = None,
+    actor: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
+    action: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
     since: Annotated[float | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[AuditRead]:

@@ -16,7 +16,7 @@ from kaon.security.auth import Action, Principal, Role
 from kaon.service.deps import Reader, ServiceDep, check_queue, get_job, require
 from kaon.service.explain import explain
 from kaon.service.runtime import Service
-from kaon.service.schemas import ExplainRead, JobBatchCreate, JobCreate, JobList, JobRead, LogChunk
+from kaon.service.schemas import NO_NUL, ExplainRead, JobBatchCreate, JobCreate, JobList, JobRead, LogChunk
 from kaon.store.records import JobPhase, JobRecord
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -80,8 +80,8 @@ def list_jobs(
     service: ServiceDep,
     principal: Reader,
     state: Annotated[list[JobPhase] | None, Query()] = None,
-    queue: str | None = None,
-    user: str | None = None,
+    queue: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
+    user: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1 << 62)] = 0,
     newest_first: bool = False,
