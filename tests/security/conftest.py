@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kaon.security.auth import Role, TokenStore, load_or_create_secret
+from kaon.security.auth import Role, load_or_create_secret
 from kaon.service.app import create_app
 from kaon.service.settings import ServiceSettings
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,20 @@ def test_cli_verify_and_show(log: AuditLog, tmp_path: Path) -> None:
     _sql(log, "DELETE FROM audit_log WHERE seq = 5")
     r = CliRunner().invoke(app, ["audit", "verify", "--db", db])
     assert r.exit_code == 1 and "seq 5 is missing" in r.output
+
+
+def test_cli_verify_of_a_missing_database_fails_and_creates_nothing(tmp_path: Path) -> None:
+    app = typer.Typer()
+    admin.register(app)
+    typo = tmp_path / "no" / "such.db"
+    for verb in ("verify", "show"):
+        r = CliRunner().invoke(app, ["audit", verb, "--db", f"sqlite:///{typo}"])
+        assert r.exit_code == 1 and "no such database file" in r.output
+    assert not typo.parent.exists()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()  # a database, but not kaon's
+    r = CliRunner().invoke(app, ["audit", "verify", "--db", f"sqlite:///{other}"])
+    assert r.exit_code == 1 and "no audit log here" in r.output
 
 
 def test_service_audits_mutations_and_decisions(secure) -> None:  # noqa: ANN001

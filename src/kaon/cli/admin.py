@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from kaon.cli.client import Server, Token, _client_call
 from kaon.security.audit import AuditLog
@@ -22,8 +24,9 @@ from kaon.security.auth import AuthError, Role, TokenStore, load_or_create_secre
 from kaon.security.crypto import Cipher, SecretKeyError
 from kaon.service.client import KaonClient
 from kaon.service.settings import ServiceSettings
-from kaon.store.db import open_engine
+from kaon.store.db import NoDatabaseError, open_engine
 from kaon.store.migrations import MigrationError, migrate
+from kaon.store.models import AuditRow
 from kaon.store.repo import JobStore
 
 Db = Annotated[str | None, typer.Option("--db", help="database URL (default: SQLite in the data dir)")]
@@ -128,6 +131,20 @@ def _since(value: str | None) -> float | None:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
+def _existing_audit_log(db: str | None) -> AuditLog:
+    """The audit log of an existing database, opened without creating or migrating anything: a
+    check that reported "0 records, chain intact" for a mistyped path would be worse than none."""
+    url = _settings(db, None).resolved_db_url()
+    try:
+        engine = open_engine(url, create=False)
+        present = inspect(engine).has_table(AuditRow.__tablename__)
+    except (NoDatabaseError, SQLAlchemyError) as e:
+        raise _fail(e) from None
+    if not present:
+        raise _fail(ValueError(f"{url}: no audit log here (not a kaon database, or one older than the audit log)"))
+    return AuditLog(engine)
+
+
 def audit_show(
     actor: Annotated[str | None, typer.Option(help="records whose actor starts with this")] = None,
     action: Annotated[str | None, typer.Option(help="e.g. submit, start, preempt, cancel")] = None,
@@ -136,9 +153,7 @@ def audit_show(
     as_json: AsJson = False,
 ) -> None:
     """Audit records, oldest first."""
-    engine = open_engine(_settings(db, None).resolved_db_url())
-    migrate(engine)
-    records = AuditLog(engine).records(actor, action, _since(since))
+    records = _existing_audit_log(db).records(actor, action, _since(since))
     for r in records:
         if as_json:
             typer.echo(json.dumps({f: getattr(r, f) for f in r.__slots__}))
@@ -149,9 +164,7 @@ def audit_show(
 
 def audit_verify(db: Db = None) -> None:
     """Check the hash chain; exit 1 naming the first bad record."""
-    engine = open_engine(_settings(db, None).resolved_db_url())
-    migrate(engine)
-    verdict = AuditLog(engine).verify()
+    verdict = _existing_audit_log(db).verify()
     typer.echo(verdict.message, err=not verdict.ok)
     if not verdict.ok:
         raise typer.Exit(1)

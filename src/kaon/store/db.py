@@ -25,15 +25,25 @@ def default_url() -> str:
     return f"sqlite:///{data_dir() / 'kaon.db'}"
 
 
-def open_engine(url: str | None = None) -> Engine:
+class NoDatabaseError(LookupError):
+    """A command that only reads (`kaon audit verify`) was pointed at a database that is not there."""
+
+
+def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
     """An engine for `url` (default: SQLite in the user's data dir), with SQLite set to WAL mode,
-    foreign keys on and a generous busy timeout so concurrent writers wait instead of failing."""
+    foreign keys on and a generous busy timeout so concurrent writers wait instead of failing.
+
+    `create=False` is for commands that only read: a SQLite file that does not exist is an error
+    naming it, instead of an empty database (and its directories) created where a typo pointed."""
     url = url or default_url()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database).expanduser()
+        if not create and not path.is_file():
+            raise NoDatabaseError(f"{url}: no such database file")
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
