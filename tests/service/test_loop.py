@@ -4,6 +4,7 @@ policy, and start-up reconciliation of jobs persisted as RUNNING but never launc
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy import event
 from kaon.executors.base import Executor, ExecutorEvent, Finished, Recovery, RunRequest
 from kaon.service.runtime import Service, build_service
 from kaon.service.settings import ServiceSettings
-from kaon.store.records import Grant, GrantSlice, JobPhase, NewJob, StopRequest
+from kaon.store.records import Grant, GrantSlice, JobPhase, JobRecord, NewJob, StopRequest
 from kaon.store.repo import JobStore
 
 API = "/api/v1"
@@ -217,4 +218,27 @@ def test_ends_that_could_not_be_written_are_written_at_the_next_pass(tmp_path: P
     service.loop.cycle()  # the executor reports it only once; the loop kept it
     assert service.loop.last_error is None and _states(service) == {1: C, 2: R}
     assert len(service.loop.book.running) == 1
+    service.store.close()
+
+
+def test_a_cancel_that_overtakes_the_submit_hand_off_is_not_lost(tmp_path: Path) -> None:
+    """The insert commits on the API's thread, then hands the records to the loop; a cancel from
+    another request can reach the loop in between. It must cancel the job, and the late hand-off
+    must not queue it again."""
+    executor = _Scripted()
+    service = _in_process(tmp_path, executor, gpus=1)
+    records = service.store.add_jobs([NewJob(("true",), 1, 60.0)], time.time(), tmp_path)
+    answer: list[JobRecord] = []
+    canceller = threading.Thread(target=lambda: answer.append(service.loop.cancel(records[0].id)))
+    canceller.start()
+    deadline = time.monotonic() + 30
+    while canceller.is_alive() and time.monotonic() < deadline:
+        service.loop.cycle()
+        canceller.join(0.01)
+    assert answer and answer[0].state is JobPhase.CANCELLED
+    service.loop.submitted(records)  # the hand-off arrives late
+    service.loop.cycle(decide=True)
+    assert executor.launched == [] and _states(service) == {1: JobPhase.CANCELLED}
+    assert not service.loop.book.pending
+    assert [r.target for r in service.audit.records(action="cancel")] == ["job 1"]
     service.store.close()

@@ -118,6 +118,9 @@ class SchedulerLoop:
         self._unwritten: list[ExecutorEvent] = []
         """Executor events whose persisting failed (the database was unavailable): `poll()` gives
         each event once, so they are tried again at the next pass, ahead of newer ones."""
+        self._cancelled_unadmitted: set[int] = set()
+        """Jobs cancelled after their insert committed but before their `submitted` hand-off
+        reached the loop: `_admit` must not queue them from the (stale, PENDING) insert record."""
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -303,7 +306,8 @@ class SchedulerLoop:
     def _admit(self, records: Sequence[JobRecord]) -> None:
         now = self.clock()
         for record in records:
-            if record.state is not JobPhase.PENDING:
+            if record.state is not JobPhase.PENDING or record.id in self._cancelled_unadmitted:
+                self._cancelled_unadmitted.discard(record.id)
                 continue
             job = self.book.add(record)
             if job is not None and not self.holds.submitted(self.book, job, record, now):
@@ -317,6 +321,14 @@ class SchedulerLoop:
             record = self.store.get(job_id)
             if record is None:
                 raise UnknownJobError(job_id)
+            if record.state is JobPhase.PENDING:
+                # Committed, but its hand-off to this loop is still on the way (a submit on another
+                # thread): cancel it in the store now, and never admit it when the hand-off comes.
+                record = self.store.transition(
+                    job_id, JobPhase.CANCELLED, now, "cancelled while pending", expect=JobPhase.PENDING, end_time=now
+                )
+                self._cancelled_unadmitted.add(job_id)
+                self._audit("cancel", job_id, "cancelled while pending", now)
             return record, False
         queued = job.job_id in self.book.pending
         if queued or job.index in self.book.held:
