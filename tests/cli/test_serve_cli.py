@@ -32,7 +32,7 @@ def app() -> typer.Typer:
         (["--gpus", "2", "--gpu-type", "v100", "--policy", "no-such-policy"], "unknown policy"),
         (["--gpus", "2", "--gpu-type", "v100", "--dev-no-auth", "--quotas", "QUOTAS"], "GPU type 'h100'"),
         (["--gpus", "2", "--gpu-type", "v100", "--grace", "-1"], "setting grace_s (KAON_GRACE_S)"),
-        (["--gpus", "2", "--gpu-type", "v100", "--db", "not-a-url"], "--db (KAON_DB_URL) 'not-a-url'"),
+        (["--gpus", "2", "--gpu-type", "v100", "--db", "not-a-url"], "database URL 'not-a-url'"),
         (["--gpus", "2", "--gpu-type", "v100", "--dev-no-auth", "--host", "0.0.0.0"], "loopback address only"),
     ],
 )

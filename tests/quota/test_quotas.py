@@ -48,6 +48,8 @@ def test_load_and_bind(tmp_path: Path, tiny_cluster) -> None:
         ("queues: {}\n", "queues: expected a non-empty mapping"),
         ("queue: {}\n", "exactly one key `queues`"),
         ("queues: [\n", "not valid YAML"),
+        ("queues: {a: {v100: {nominal: 100000000000000000000}}}\n", "queues.a.v100.nominal: must be a whole number"),
+        ("queues: {a: {v100: {nominal: 1, 5: 2, foo: 1}}}\n", "queues.a.v100.5: unknown field"),
     ],
 )
 def test_errors_name_file_and_field(tmp_path: Path, text: str, where: str) -> None:

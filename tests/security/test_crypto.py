@@ -96,6 +96,16 @@ def test_rotation_re_encrypts_every_row(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "re-encrypted 5 jobs" in r.output
 
 
+def test_admin_commands_name_a_bad_database_url(tmp_path: Path) -> None:
+    app = typer.Typer()
+    admin.register(app)
+    key = tmp_path / "k.key"
+    write_new_key(key)
+    for args in (["admin", "rotate-key", "--new", str(key)], ["admin", "token", "create", "--user", "a", "--role", "admin"]):
+        r = CliRunner().invoke(app, [*args, "--db", "not-a-url"])
+        assert r.exit_code == 1 and "database URL 'not-a-url'" in r.output, r.output
+
+
 def test_a_database_sealed_under_two_keys_is_finished_by_rotating_with_both(tmp_path: Path) -> None:
     """What a service that kept running through a rotation leaves behind: new jobs still sealed
     under the old key. Rotating again with every key involved puts all rows under the new one."""

@@ -24,7 +24,7 @@ from kaon.security.auth import AuthError, Role, TokenStore, load_or_create_secre
 from kaon.security.crypto import Cipher, SecretKeyError
 from kaon.service.client import KaonClient
 from kaon.service.settings import ServiceSettings
-from kaon.store.db import NoDatabaseError, open_engine
+from kaon.store.db import DatabaseUrlError, open_engine
 from kaon.store.migrations import MigrationError, migrate
 from kaon.store.models import AuditRow
 from kaon.store.repo import JobStore
@@ -46,7 +46,10 @@ def _fail(e: Exception) -> typer.Exit:
 
 def _tokens(db: str | None, state_dir: Path | None) -> tuple[TokenStore, AuditLog]:
     settings = _settings(db, state_dir)
-    engine = open_engine(settings.resolved_db_url())
+    try:
+        engine = open_engine(settings.resolved_db_url())
+    except DatabaseUrlError as e:
+        raise _fail(e) from None
     migrate(engine)
     return TokenStore(engine, load_or_create_secret(settings.resolved_auth_secret_file())), AuditLog(engine)
 
@@ -111,7 +114,7 @@ def rotate_key(
         new_cipher = Cipher.from_file(new)
         store = JobStore.open(_settings(db, None).resolved_db_url())
         n = store.rotate_key(old_ciphers, new_cipher)
-    except (SecretKeyError, MigrationError) as e:
+    except (SecretKeyError, MigrationError, DatabaseUrlError) as e:
         raise _fail(e) from None
     AuditLog(store.engine).append(ADMIN_ACTOR, "rotate-key", "jobs", "admin CLI", {"rows": n, "key_id": new_cipher.key_id})
     typer.echo(f"re-encrypted {n} jobs under key {new_cipher.key_id}")
@@ -138,7 +141,7 @@ def _existing_audit_log(db: str | None) -> AuditLog:
     try:
         engine = open_engine(url, create=False)
         present = inspect(engine).has_table(AuditRow.__tablename__)
-    except (NoDatabaseError, SQLAlchemyError) as e:
+    except (DatabaseUrlError, SQLAlchemyError) as e:
         raise _fail(e) from None
     if not present:
         raise _fail(ValueError(f"{url}: no audit log here (not a kaon database, or one older than the audit log)"))

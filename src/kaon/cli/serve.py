@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import ArgumentError
 
 from kaon.cli.client import parse_duration
 from kaon.executors.inventory import InventoryError
 from kaon.policy.base import PolicyParamError
 from kaon.security.auth import AuthError, is_loopback
 from kaon.security.crypto import SecretKeyError
+from kaon.store.db import DatabaseUrlError
 from kaon.store.migrations import MigrationError
 
 
@@ -102,10 +102,7 @@ def serve(
         raise typer.Exit(2)
     try:
         app = create_app(settings)
-    except ArgumentError as e:
-        typer.echo(f"kaon serve: --db (KAON_DB_URL) {settings.resolved_db_url()!r}: {e}", err=True)
-        raise typer.Exit(2) from None
-    except (InventoryError, PolicyParamError, MigrationError, SecretKeyError, AuthError, QuotaError) as e:
+    except (InventoryError, PolicyParamError, MigrationError, SecretKeyError, AuthError, QuotaError, DatabaseUrlError) as e:
         typer.echo(f"kaon serve: {e}", err=True)
         raise typer.Exit(2) from None
     loop = app.state.service.loop

@@ -135,9 +135,14 @@ class BoundQuotas:
         return extra == 0 or int(self.pool_draw(usage)[t]) + extra <= int(self.pool[t])
 
 
+MAX_GPUS = 1 << 40
+"""No cluster has more GPUs; a larger count is a typo, and past int64 it would not even fit the
+quota arrays."""
+
+
 def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise QuotaError(f"{where}: must be a whole number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GPUS:
+        raise QuotaError(f"{where}: must be a whole number from 0 to {MAX_GPUS}, got {value!r}")
     return value
 
 
@@ -157,7 +162,7 @@ def parse_quotas(doc: object, source: str) -> QuotaBook:
             where = f"{source}: queues.{q}.{t}"
             if not isinstance(quota, dict):
                 raise QuotaError(f"{where}: expected a mapping with {', '.join(_FIELDS)}")
-            unknown = sorted(set(quota) - set(_FIELDS))
+            unknown = sorted(set(quota) - set(_FIELDS), key=str)  # YAML keys may be numbers too
             if unknown:
                 raise QuotaError(f"{where}.{unknown[0]}: unknown field (expected {', '.join(_FIELDS)})")
             if "nominal" not in quota:

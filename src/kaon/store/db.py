@@ -12,6 +12,7 @@ from pathlib import Path
 import platformdirs
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 APP_NAME = "kaon"
 
@@ -25,8 +26,8 @@ def default_url() -> str:
     return f"sqlite:///{data_dir() / 'kaon.db'}"
 
 
-class NoDatabaseError(LookupError):
-    """A command that only reads (`kaon audit verify`) was pointed at a database that is not there."""
+class DatabaseUrlError(ValueError):
+    """A database URL that does not parse, or (for a command that only reads) names no database."""
 
 
 def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
@@ -36,13 +37,16 @@ def open_engine(url: str | None = None, *, create: bool = True) -> Engine:
     `create=False` is for commands that only read: a SQLite file that does not exist is an error
     naming it, instead of an empty database (and its directories) created where a typo pointed."""
     url = url or default_url()
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise DatabaseUrlError(f"database URL {url!r}: {e}") from None
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database).expanduser()
         if not create and not path.is_file():
-            raise NoDatabaseError(f"{url}: no such database file")
+            raise DatabaseUrlError(f"database URL {url!r}: no such database file")
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
