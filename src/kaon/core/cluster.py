@@ -1,7 +1,7 @@
 """Cluster description: GPU types, nodes, and the YAML spec they are read from.
 
 A `ClusterSpec` is immutable and holds numpy arrays that placement and policies score in one vector
-operation; free capacity lives in `kaon.core.capacity.FreeCapacity`.
+operation; free capacity lives in `kaon.core.placement.FreeCapacity`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ the cluster forever).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +97,7 @@ class Observer:
     def candidates(
         self,
         now: float,
-        pending: Iterable[JobState],
+        pending: Collection[JobState],
         capacity: FreeCapacity,
         running: int,
         placer: Policy,
@@ -113,11 +113,10 @@ class Observer:
         jobs: list[JobState] = []
         placements: list[Placement] = []
         free = capacity.free_per_type
-        queued = 0
+        queued = len(pending)
         for job in pending:
-            queued += 1
             if len(jobs) == self.window:
-                continue
+                break
             if not np.any((free >= job.num_gpus) & (job.speeds > 0)):
                 continue
             p = placer.place(job, capacity)
