@@ -17,7 +17,6 @@ def test_bundled_heterogeneous_cluster() -> None:
     c = load_cluster("gavel-hetero")
     assert c.type_names == ("v100", "p100", "k80")
     assert c.gpus_per_type().tolist() == [160, 160, 160]
-    assert c.max_gpus_per_node().tolist() == [4, 4, 4]
 
 
 def test_scaled_keeps_shape() -> None:

@@ -117,14 +117,14 @@ def test_transition_records_event_and_fields(store: JobStore, tmp_path: Path) ->
     grant = Grant("v100", 0, (GrantSlice(0, "n0", (2, 3)),))
     run = store.transition(rec.id, JobPhase.RUNNING, 5.0, "started", expect=JobPhase.PENDING, grant=grant, attempt=1)
     assert run.grant == grant and run.grant.devices == (2, 3)
-    store.update(rec.id, pid=1234, stop_request=StopRequest.CANCEL)
+    store.transition(rec.id, JobPhase.RUNNING, 5.5, "cancel requested", expect=JobPhase.RUNNING, pid=1234, stop_request=StopRequest.CANCEL)
     assert store.require(rec.id).pid == 1234
     assert store.require(rec.id).stop_request is StopRequest.CANCEL
     with pytest.raises(StaleStateError):
         store.transition(rec.id, JobPhase.RUNNING, 6.0, expect=JobPhase.PENDING)
     done = store.transition(rec.id, JobPhase.COMPLETED, 7.0, exit_code=0, end_time=7.0)
     assert done.state is JobPhase.COMPLETED and done.exit_code == 0
-    assert [e.to_state for e in store.events(rec.id)] == [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.COMPLETED]
+    assert [e.to_state for e in store.events(rec.id)] == [JobPhase.PENDING, JobPhase.RUNNING, JobPhase.RUNNING, JobPhase.COMPLETED]
 
 
 def test_apply_writes_a_batch_in_order_and_returns_what_it_wrote(store: JobStore, tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_unknown_ids_and_fields(store: JobStore, tmp_path: Path) -> None:
         store.transition(42, JobPhase.FAILED, 0.0)
     [rec] = store.add_jobs([_job()], at=0.0, log_dir=tmp_path)
     with pytest.raises(ValueError, match="command"):
-        store.update(rec.id, command=["x"])
+        store.transition(rec.id, JobPhase.CANCELLED, 1.0, command=["x"])
 
 
 def test_list_filters_and_pagination(store: JobStore, tmp_path: Path) -> None:

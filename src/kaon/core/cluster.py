@@ -85,11 +85,6 @@ class ClusterSpec:
     def gpus_per_type(self) -> np.ndarray:
         return np.bincount(self.node_type, weights=self.node_gpus, minlength=len(self.gpu_types)).astype(np.int64)
 
-    def max_gpus_per_node(self) -> np.ndarray:
-        out = np.zeros(len(self.gpu_types), dtype=np.int64)
-        np.maximum.at(out, self.node_type, self.node_gpus)
-        return out
-
     def scaled(self, factor: float) -> ClusterSpec:
         """The same shape with the node count of each group multiplied by `factor` (at least 1)."""
         by_type: dict[str, list[NodeSpec]] = {}

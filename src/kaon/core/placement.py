@@ -88,9 +88,6 @@ class FreeCapacity:
         self.free_per_type[p.gpu_type] += p.num_gpus
         self.total_free += p.num_gpus
 
-    def can_fit(self, num_gpus: int, gpu_type: int) -> bool:
-        return bool(self.free_per_type[gpu_type] >= num_gpus)
-
     def place(
         self,
         num_gpus: int,

@@ -132,8 +132,6 @@ def run_evaluation(
     workers: int = 1,
     candidates: Mapping[str, Sequence[str]] | None = None,
     retune: bool = False,
-    baselines: Sequence[str] | None = None,
-    bar_policies: Sequence[str] = BAR_POLICIES,
     grids: dict[str, dict[str, list[str]]] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> EvaluationResult:
@@ -148,14 +146,14 @@ def run_evaluation(
     unknown = sorted(set(candidates) - set(plan.clusters))
     if unknown:
         raise ValueError(f"candidates for clusters not in the plan: {', '.join(unknown)}")
-    baselines = tuple(baselines) if baselines is not None else default_baselines()
+    baselines = default_baselines()
     for specs in (baselines, *candidates.values()):
         if specs:
             build_policies(list(specs))
     plan.check(read_trace(plan.trace))
     builder = ScenarioBuilder(plan)
     t0 = time.perf_counter()
-    tuned = tune_bar(plan, builder, out / TUNING_CACHE, workers, retune, bar_policies, grids, log)
+    tuned = tune_bar(plan, builder, out / TUNING_CACHE, workers, retune, BAR_POLICIES, grids, log)
     tuning_wall = time.perf_counter() - t0
     config = SimConfig(restart_overhead_s=plan.restart_overhead_s)
     results = []

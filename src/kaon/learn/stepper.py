@@ -34,10 +34,6 @@ class SteppingSimulator(Simulator):
             self.busy_area += (self.cluster.total_gpus - self.ledger.capacity.total_free) * dt
         self.now = t
 
-    def idle_forever(self) -> bool:
-        """Nothing will ever happen again unless the caller starts a job."""
-        return not self._heap and self._next_arrival == len(self._arrivals)
-
     def decision_points(self) -> Generator[SchedulerView, Start | None, None]:
         skip = {id(j) for j in self.unschedulable}
         self._arrivals = [j for j in self.jobs if id(j) not in skip]

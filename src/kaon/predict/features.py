@@ -328,9 +328,6 @@ class FeatureSchema:
         """Static columns then the history columns (from `history_features` or `RunningHistory`)."""
         return np.hstack([self.static(cols, epoch), history])
 
-    def running_history(self) -> RunningHistory:
-        return RunningHistory(self.groups, self.k)
-
 
 def clock_features(submit: np.ndarray, epoch: datetime | None) -> tuple[np.ndarray, np.ndarray]:
     """Hour of day (fractional) and day of week (0 = Monday) of each submit. Without an epoch the

@@ -47,14 +47,30 @@ def robust_z(values: np.ndarray, min_scale: float = 0.0) -> np.ndarray:
     return (values - med) / max(mad, min_scale, 1e-9 * max(1.0, abs(float(med))), 1e-12)
 
 
-def detect(
-    jobs: Sequence[JobRecord],
-    now: float,
-    burst_window_s: float = 300.0,
-    min_burst: int = 20,
-    failure_streak: int = 3,
-    over_request_factor: float = 8.0,
-) -> list[Anomaly]:
+@dataclass(frozen=True, slots=True)
+class HoldRules:
+    """Thresholds of `SubmissionWatch`; `detect` uses the burst and failure ones too."""
+
+    burst_window_s: float = 300.0
+    min_burst: int = 20
+    failure_streak: int = 3
+    request_factor: float = 8.0
+    """A job asking more than this times the most GPUs of the user's recent jobs is held..."""
+    min_history: int = 5
+    """...once the user has at least this many earlier jobs to compare with."""
+    history: int = 100
+    """Earlier jobs per user remembered for that comparison."""
+    overrun_factor: float = 1.5
+    """A job back in the queue after running this many times its time limit is not restarted."""
+
+
+OVER_REQUEST_FACTOR = 8.0
+"""A job that asked for more than this times the memory it used at most is flagged."""
+
+
+def detect(jobs: Sequence[JobRecord], now: float, rules: HoldRules = HoldRules()) -> list[Anomaly]:
+    """Anomalies among `jobs` at `now`, by the burst and failure thresholds that holds use too."""
+    burst_window_s, min_burst, failure_streak = rules.burst_window_s, rules.min_burst, rules.failure_streak
     out: list[Anomaly] = []
     for j in jobs:
         if j.state is JobPhase.RUNNING and j.start_time is not None and now - j.start_time > j.time_limit_s * 1.5:
@@ -74,7 +90,7 @@ def detect(
             if n >= min_burst and s > Z_LIMIT:
                 out.append(Anomaly("burst", f"user {u}", float(n), f"{int(n)} submissions in the last {burst_window_s:g}s"))
     for j in jobs:
-        if j.max_rss_mb and j.memory_mb and j.memory_mb > over_request_factor * j.max_rss_mb:
+        if j.max_rss_mb and j.memory_mb and j.memory_mb > OVER_REQUEST_FACTOR * j.max_rss_mb:
             out.append(Anomaly("over-request", f"job {j.id}", j.memory_mb / j.max_rss_mb, f"asked {j.memory_mb} MB, used at most {j.max_rss_mb:.0f} MB"))
     streaks: dict[str, int] = defaultdict(int)
     for j in sorted((j for j in jobs if j.state.terminal), key=lambda j: j.end_time or j.submit_time):
@@ -84,23 +100,6 @@ def detect(
         if n >= failure_streak:
             out.append(Anomaly("failures", f"user {u}", float(n), f"the last {n} jobs failed"))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class HoldRules:
-    """Thresholds of `SubmissionWatch`; the burst and failure ones are `detect`'s defaults."""
-
-    burst_window_s: float = 300.0
-    min_burst: int = 20
-    failure_streak: int = 3
-    request_factor: float = 8.0
-    """A job asking more than this times the most GPUs of the user's recent jobs is held..."""
-    min_history: int = 5
-    """...once the user has at least this many earlier jobs to compare with."""
-    history: int = 100
-    """Earlier jobs per user remembered for that comparison."""
-    overrun_factor: float = 1.5
-    """A job back in the queue after running this many times its time limit is not restarted."""
 
 
 class SubmissionWatch:

@@ -197,7 +197,6 @@ _INSERT_EVENTS = Prepared(insert(_EVENTS))
 _GET_JOB = select(_JOBS).where(_JOBS.c.id == bindparam("b_id"))
 # The SET clause comes from the parameters' keys (compiled once per set of fields).
 _TRANSITION = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect")).returning(*_JOBS.c)
-_UPDATE = update(_JOBS).where(_JOBS.c.id == bindparam("b_id")).returning(*_JOBS.c)
 _STATE = select(_JOBS.c.state).where(_JOBS.c.id == bindparam("b_id"))
 _SET = update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.state == bindparam("b_expect"))
 
@@ -402,14 +401,6 @@ class JobStore:
             if also is not None:
                 also(conn, records)
         return records
-
-    def update(self, job_id: int, **fields: object) -> JobRecord:
-        """Set fields that are not a state change (the pid once known, a stop request)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(_UPDATE, {"b_id": job_id, **_values(fields)}).first()
-            if row is None:
-                raise UnknownJobError(job_id)
-            return self._rec(row)
 
     @staticmethod
     def _state(conn: Connection, job_id: int) -> str:
