@@ -69,8 +69,9 @@ def _row(spec: str, roles: tuple[Role, ...], avg: float, p99: float, unfinished:
     return RunRow(spec, roles, avg, avg, avg, p99, 0.0, 0, unfinished, 0.0)
 
 
-def _scenario(runs: tuple[RunRow, ...], load: float = 2.0, hetero: bool = False) -> ScenarioResult:
-    return ScenarioResult(Window("a", "b"), "c", hetero, Sizing(load, 1.0, 8, load), 10, runs, 0.0)
+def _scenario(runs: tuple[RunRow, ...], load: float = 2.0, hetero: bool = False, achieved: float | None = None) -> ScenarioResult:
+    sizing = Sizing(load, 1.0, 8, load if achieved is None else achieved)
+    return ScenarioResult(Window("a", "b"), "c", hetero, sizing, 10, runs, 0.0)
 
 
 def test_the_bar_is_the_best_tuned_run_not_the_oracle() -> None:
@@ -98,6 +99,14 @@ def test_a_scenario_without_candidates_shows_the_bar_alone() -> None:
     (line,) = summary_table_of(s)[2:3]
     assert "`las`" in line and line.endswith("| avg <= 0.85x, p99 <= 1.2x (heterogeneous) | - |")
     assert math.isclose(s.goal.avg_ratio_max, 0.85)
+
+
+def test_a_window_too_sparse_to_overload_is_judged_by_the_load_it_offers() -> None:
+    """Target 2, but even the smallest cluster is idle most of the night: not an overloaded scenario."""
+    runs = (_row("las", (Role.BASELINE, Role.TUNED), 100.0, 1000.0), _row("x", (Role.CANDIDATE,), 100.0, 1000.0))
+    assert math.isclose(_scenario(runs, load=2.0, achieved=0.23).goal.avg_ratio_max, 1.03)
+    assert math.isclose(_scenario(runs, load=2.0, achieved=1.6).goal.avg_ratio_max, 0.95)
+    assert math.isclose(_scenario(runs, load=1.0, achieved=1.6).goal.avg_ratio_max, 0.95)
 
 
 def summary_table_of(s: ScenarioResult) -> list[str]:

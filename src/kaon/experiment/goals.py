@@ -17,7 +17,7 @@ OVERLOADED_CEILING = 0.95
 HETEROGENEOUS_CEILING = 0.85
 P99_CEILING = 1.2
 OVERLOADED_FROM = 1.5
-"""Target loads from here up count as overloaded (the issue's overloaded range is 1.5 to 2.5)."""
+"""Offered loads from here up count as overloaded (the issue's overloaded range is 1.5 to 2.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Goal:
 
 
 def goal_for(load: float, heterogeneous: bool) -> Goal:
-    """The goal of a scenario at target `load` on a homogeneous or heterogeneous cluster."""
+    """The goal of a scenario offering `load` on a homogeneous or heterogeneous cluster."""
     ceilings = [(AVG_CEILING, "any scenario")]
     if load >= OVERLOADED_FROM:
         ceilings.append((OVERLOADED_CEILING, "overloaded"))
