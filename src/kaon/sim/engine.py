@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +91,10 @@ class Simulator:
         self.events = 0
         self.decisions = 0
         self._finished = 0
+        self._arrived = 0
+        """Arrivals delivered so far by `instants`."""
+        self._never_arrived = 0
+        """Jobs whose arrival lay past the horizon when `instants` ended."""
         self._tl_time: list[float] = []
         self._tl_busy: list[int] = []
         self._tl_pending: list[int] = []
@@ -115,22 +119,26 @@ class Simulator:
         self._seq += 1
         heapq.heappush(self._heap, (t, kind, self._seq, job, version))
 
-    def run(self, progress: ProgressFn | None = None) -> SimResult:
-        wall0 = time.perf_counter()
+    def instants(self, progress: ProgressFn | None = None) -> Iterator[float]:
+        """The event loop, shared by `run` and the RL stepper (`kaon.learn.stepper`): for each
+        instant with an event or an arrival, in time order, it moves the clock there, applies the
+        instant's finishes (first, so their GPUs are free), wakes and arrivals, and yields the
+        instant for the caller to decide at; the timeline is recorded when the caller resumes it.
+        Ends when nothing is left to happen, or past the horizon."""
         skip = {id(j) for j in self.unschedulable}
         arrivals = [j for j in self.jobs if id(j) not in skip]
         total = len(arrivals)
-        ai = 0
+        self._arrived = 0
         horizon = self.config.horizon_s if self.config.horizon_s is not None else float("inf")
         report_every = max(1, total // 200)
         while True:
+            ai = self._arrived
             next_arrival = arrivals[ai].spec.submit_time if ai < total else float("inf")
             next_event = self._heap[0][0] if self._heap else float("inf")
             t = min(next_arrival, next_event)
             if t == float("inf") or t > horizon:
                 break
-            self.now = t
-            # All events at this instant, finishes first so their GPUs are free for the decision.
+            self._advance(t)
             while self._heap and self._heap[0][0] == t:
                 _, kind, _, job, version = heapq.heappop(self._heap)
                 self.events += 1
@@ -142,18 +150,29 @@ class Simulator:
                             progress(self._finished, total)
                 else:
                     self._wakes.discard(t)
-            while ai < total and arrivals[ai].spec.submit_time == t:
-                job = arrivals[ai]
-                ai += 1
+            while self._arrived < total and arrivals[self._arrived].spec.submit_time == t:
+                job = arrivals[self._arrived]
+                self._arrived += 1
                 self.events += 1
                 self.ledger.enqueue(job)
                 self.policy.job_arrived(job, t)
-            if self.ledger.pending or self.policy.preemptive:
-                self._apply(self.policy.decide(self.ledger.view(t)))
+            yield t
             self._record()
         if progress:
             progress(self._finished, total)
-        unfinished = len(self.ledger.pending) + len(self.ledger.running) + (total - ai)
+        self._never_arrived = total - self._arrived
+
+    def _advance(self, t: float) -> None:
+        """Move the clock to `t` (the stepper also integrates its reward terms up to it)."""
+        self.now = t
+
+    def run(self, progress: ProgressFn | None = None) -> SimResult:
+        wall0 = time.perf_counter()
+        horizon = self.config.horizon_s if self.config.horizon_s is not None else float("inf")
+        for t in self.instants(progress):
+            if self.ledger.pending or self.policy.preemptive:
+                self._apply(self.policy.decide(self.ledger.view(t)))
+        unfinished = len(self.ledger.pending) + len(self.ledger.running) + self._never_arrived
         end = horizon if unfinished and self.config.horizon_s is not None else self.now
         return SimResult(
             policy=self.policy.name,
