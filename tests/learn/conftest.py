@@ -11,6 +11,7 @@ import numpy as np
 
 from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.core.job import JobSpec, Trace
+from kaon.learn.artifacts import Algorithm
 from kaon.learn.env import EnvConfig
 from kaon.learn.train import TrainSpec, train
 
@@ -33,7 +34,7 @@ def burst_trace(bursts: int = 60, seed: int = 0) -> Trace:
 def train_tiny(out: Path, algo: str, timesteps: int = 64) -> Path:
     trace_file = out.parent / "burst.txt"
     trace_file.write_text("burst trace made in tests\n")
-    spec = TrainSpec(algo, ENV, timesteps=timesteps, n_steps=32, eval_episodes=2)
+    spec = TrainSpec(Algorithm(algo), ENV, timesteps=timesteps, n_steps=32, eval_episodes=2)
     train(burst_trace(), trace_file, ONE_GPU, "30 bursts", 30 * BURST_GAP_S, spec, out)
     return out
 

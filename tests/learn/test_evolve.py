@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaon.learn.artifacts import Manifest
+from kaon.learn.artifacts import Algorithm, Manifest
 from kaon.core.job import JobSpec, Trace
 from kaon.learn.evolve import (
     SCORED_SPACE,
@@ -160,7 +160,7 @@ def test_a_best_that_loses_on_held_out_episodes_is_dropped_for_the_start(monkeyp
 def test_es_artifact_is_scored_with_the_learned_parameters(tmp_path: Path) -> None:
     trace = burst_trace()
     (trace_file := tmp_path / "burst.txt").write_text("burst\n")
-    spec = TrainSpec("es", ENV, evolution=EvolutionConfig(population=3, generations=1, elite=1, episodes=1, episode_days=0.3, loads=(1.0,)))
+    spec = TrainSpec(Algorithm.ES, ENV, evolution=EvolutionConfig(population=3, generations=1, elite=1, episodes=1, episode_days=0.3, loads=(1.0,)))
     out = tmp_path / "es"
     manifest = train(trace, trace_file, ONE_GPU, "30 bursts", CUT, spec, out)
     loaded = Manifest.load(out)
@@ -197,7 +197,7 @@ def test_es_artifact_of_the_gavel_sized_family_is_that_policy(tmp_path: Path) ->
     (trace_file := tmp_path / "burst.txt").write_text("burst\n")
     evolution = EvolutionConfig(population=3, generations=1, elite=1, episodes=1, episode_days=0.3, loads=(1.0,), family="gavel-sized")
     out = tmp_path / "es"
-    manifest = train(trace, trace_file, ONE_GPU, "30 bursts", CUT, TrainSpec("es", ENV, evolution=evolution), out)
+    manifest = train(trace, trace_file, ONE_GPU, "30 bursts", CUT, TrainSpec(Algorithm.ES, ENV, evolution=evolution), out)
     loaded = Manifest.load(out)
     assert loaded.scored is None and isinstance(loaded.gavel_sized, GavelSizedParams)
     assert loaded.learned == manifest.learned

@@ -85,11 +85,12 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Policies that cannot run without arguments: `learned` needs a model directory, so a tiny
     PPO agent is trained here on this cluster (the learning extra is a dev dependency)."""
     from kaon.learn.env import EnvConfig
+    from kaon.learn.artifacts import Algorithm
     from kaon.learn.train import TrainSpec, train
 
     out = tmp_path_factory.mktemp("learned") / "model"
     (trace_file := out.parent / "trace.txt").write_text("synthetic\n")
-    spec = TrainSpec("ppo", EnvConfig(window=4, episode_jobs=40), timesteps=64, n_steps=32, eval_episodes=1)
+    spec = TrainSpec(Algorithm.PPO, EnvConfig(window=4, episode_jobs=40), timesteps=64, n_steps=32, eval_episodes=1)
     trace = _trace(seed=0)
     train(trace, trace_file, HETERO, "half", trace.jobs[150].submit_time, spec, out)
     return {"learned": f"learned:path={out}"}

@@ -84,7 +84,7 @@ def train_command(
     workers: Annotated[int, typer.Option("--workers", min=1, help="es: replays in parallel processes")] = 1,
 ) -> None:
     """Train a learned scheduler (`learned:path=DIR`)."""
-    from kaon.learn.artifacts import ALGORITHMS, ArtifactError, Manifest
+    from kaon.learn.artifacts import Algorithm, ArtifactError, Manifest
     from kaon.learn.env import EnvConfig, RewardWeights
     from kaon.learn.evolve import EvolutionConfig
     from kaon.learn.train import TrainSpec
@@ -92,8 +92,10 @@ def train_command(
     from kaon.learn.train import train
     from kaon.predict.model import PredictorError
 
-    if algo not in ALGORITHMS:
-        _fail(f"--algo: unknown {algo!r}; known: {', '.join(ALGORITHMS)}")
+    try:
+        algorithm = Algorithm.parse(algo, "--algo")
+    except ArtifactError as e:
+        _fail(str(e))
     if (trace is None) == (from_db is None):
         _fail("give exactly one of --trace and --from-db")
     if resume is None and (out is None or (until is None and from_db is None) or not cluster):
@@ -111,7 +113,7 @@ def train_command(
         until_s = parse_instant(until, scenario.trace) if until is not None else None
         env = EnvConfig(window=window, episode_jobs=episode_jobs, reward=RewardWeights(alpha, beta))
         spec = TrainSpec(
-            algo, env, timesteps=timesteps, n_envs=envs, subproc=subproc, seed=seed,
+            algorithm, env, timesteps=timesteps, n_envs=envs, subproc=subproc, seed=seed,
             checkpoint_every=checkpoint_every, tensorboard=tensorboard, progress_bar=progress,
             evolution=EvolutionConfig(
                 population=population, generations=generations, elite=max(1, population // 4), episodes=episodes,
@@ -145,83 +147,17 @@ def explain_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Replay TRACE under the model and print the features behind its first start at/after --at."""
-    from collections.abc import Sequence
-
-    from kaon.core.job import PriorJob
-    from kaon.core.placement import PlacementStrategy
-    from kaon.learn.artifacts import ArtifactError, Manifest
-    from kaon.learn.explain import Explanation, explain, explain_learned
-    from kaon.learn.policy import LearnedScheduler, load_policy
-    from kaon.policy.base import Decision, Policy, SchedulerView
-    from kaon.sim.engine import SimConfig, simulate
-    from kaon.sim.state import JobState
-
-    class Found(Exception):
-        """Ends the replay at the explained decision: nothing after it is needed."""
+    from kaon.learn.artifacts import ArtifactError
+    from kaon.learn.explain import explain_first_start
 
     try:
         scenario = load_scenario(ScenarioSpec(trace, cluster, format, seed=seed))
         at_s = parse_instant(at, scenario.trace)
-        ranked = Manifest.load(model).algorithm == "es"
-        scheduler = None if ranked else LearnedScheduler(model)
-        inner = load_policy(model, PlacementStrategy.PACKING) if ranked else None
-    except (ScenarioError, ArtifactError, ValueError) as e:
-        _fail(str(e))
-    found: list[Explanation] = []
-
-    class Explaining(Policy):
-        name = "learned"
-        summary = "explaining"
-        preemptive = ranked
-
-        def decide(self, view: SchedulerView) -> Decision:
-            if inner is not None:
-                decision = inner.decide(view)
-                if view.now >= at_s and decision.starts:
-                    found.append(explain_learned(inner, decision.starts[0].job, view.now))  # type: ignore[arg-type]
-                    raise Found
-                return decision
-            assert scheduler is not None
-            choices = scheduler.choices(view, self)
-            if view.now >= at_s and choices:
-                start, ctx = choices[0]
-                found.append(explain(scheduler, ctx, ctx.cands.jobs.index(start.job)))
-                raise Found
-            return Decision(starts=[s for s, _ in choices])
-
-        def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
-            if inner is not None:
-                inner.jobs_finished_before(prior)
-            else:
-                scheduler.observer.estimator.observe_prior(prior)  # type: ignore[union-attr]
-
-        def job_arrived(self, job: JobState, now: float) -> None:
-            if inner is not None:
-                inner.job_arrived(job, now)
-            else:
-                scheduler.observer.arrived(job, now)  # type: ignore[union-attr]
-
-        def job_started(self, job: JobState, now: float) -> None:
-            if inner is not None:
-                inner.job_started(job, now)
-
-        def job_preempted(self, job: JobState, now: float) -> None:
-            if inner is not None:
-                inner.job_preempted(job, now)
-
-        def job_finished(self, job: JobState, now: float) -> None:
-            if inner is not None:
-                inner.job_finished(job, now)
-            else:
-                scheduler.observer.finished(job, now)  # type: ignore[union-attr]
-
-    try:
-        simulate(scenario.trace, scenario.cluster, Explaining(), SimConfig(horizon_s=None))
-    except Found:
-        pass
-    if not found:
+        e = explain_first_start(model, scenario.trace, scenario.cluster, at_s)
+    except (ScenarioError, ArtifactError, ValueError) as err:
+        _fail(str(err))
+    if e is None:
         _fail(f"no learned start at or after {at}")
-    e = found[0]
     slot = f" (slot {e.action})" if e.action >= 0 else ""
     typer.echo(f"t={e.now:.0f}s: started {e.job_id}{slot}; {e.method}")
     for name, value in e.features.items():

@@ -26,10 +26,11 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from kaon.learn.artifacts import Algorithm
 from kaon.learn.env import SchedulingEnv
 from kaon.learn.observe import Candidates
 
-MODEL_FREE: dict[str, type[BaseAlgorithm]] = {"ppo": MaskablePPO, "ddpg": DDPG, "trpo": TRPO}
+MODEL_FREE: dict[Algorithm, type[BaseAlgorithm]] = {Algorithm.PPO: MaskablePPO, Algorithm.DDPG: DDPG, Algorithm.TRPO: TRPO}
 
 
 def score_choice(cands: Candidates, weights: np.ndarray) -> int:
@@ -52,27 +53,27 @@ class ScoringRuleEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.int64]):
         return env.step(score_choice(env.candidates, action))
 
 
-def wrap_for(algo: str, env: SchedulingEnv) -> gym.Env:
-    inner: gym.Env = ScoringRuleEnv(env) if algo == "ddpg" else env
+def wrap_for(algo: Algorithm, env: SchedulingEnv) -> gym.Env:
+    inner: gym.Env = ScoringRuleEnv(env) if algo is Algorithm.DDPG else env
     return Monitor(inner)
 
 
-def vec_env(algo: str, make: Callable[[int], SchedulingEnv], n_envs: int, subproc: bool = False) -> VecEnv:
+def vec_env(algo: Algorithm, make: Callable[[int], SchedulingEnv], n_envs: int, subproc: bool = False) -> VecEnv:
     """`n_envs` copies (seeds 0..n-1) in one process, or one process each with `subproc`."""
     fns = [lambda i=i: wrap_for(algo, make(i)) for i in range(n_envs)]
     return SubprocVecEnv(fns) if subproc and n_envs > 1 else DummyVecEnv(fns)
 
 
-def new_agent(algo: str, env: VecEnv, *, seed: int, tensorboard: Path | None, n_steps: int) -> BaseAlgorithm:
+def new_agent(algo: Algorithm, env: VecEnv, *, seed: int, tensorboard: Path | None, n_steps: int) -> BaseAlgorithm:
     """An untrained agent with small networks (the observation is a few hundred numbers)."""
     single_thread()
     tb = str(tensorboard) if tensorboard else None
     kwargs: dict[str, Any] = {"seed": seed, "tensorboard_log": tb, "device": "cpu", "verbose": 0}
-    if algo == "ppo":
+    if algo is Algorithm.PPO:
         return MaskablePPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(64, n_steps * env.num_envs), **kwargs)
-    if algo == "trpo":
+    if algo is Algorithm.TRPO:
         return TRPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(128, n_steps * env.num_envs), **kwargs)
-    if algo == "ddpg":
+    if algo is Algorithm.DDPG:
         dim = env.action_space.shape[0]  # type: ignore[index]
         noise = NormalActionNoise(np.zeros(dim), 0.3 * np.ones(dim))
         return DDPG("MlpPolicy", env, action_noise=noise, learning_starts=min(100, n_steps), **kwargs)
@@ -84,6 +85,6 @@ def single_thread() -> None:
     torch.set_num_threads(1)
 
 
-def load_agent(algo: str, path: Path, env: VecEnv | None = None) -> BaseAlgorithm:
+def load_agent(algo: Algorithm, path: Path, env: VecEnv | None = None) -> BaseAlgorithm:
     single_thread()
     return MODEL_FREE[algo].load(str(path), env=env, device="cpu")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,28 @@ MANIFEST = "manifest.json"
 AGENT = "agent.zip"
 PREDICTOR = "predictor"
 FORMAT_VERSION = 1
-ALGORITHMS = ("ppo", "ddpg", "trpo", "mbrl", "es")
-NO_AGENT = ("mbrl", "es")
-"""Algorithms whose directory has no `agent.zip`."""
+class Algorithm(StrEnum):
+    """How a model was trained (`kaon train --algo`), which decides what its directory holds and
+    how it decides: an SB3 agent (`ppo`, `ddpg`, `trpo`), the predictor-driven planner (`mbrl`), or
+    a searched policy family (`es`)."""
+
+    PPO = "ppo"
+    DDPG = "ddpg"
+    TRPO = "trpo"
+    MBRL = "mbrl"
+    ES = "es"
+
+    @property
+    def has_agent(self) -> bool:
+        """Whether the directory holds an `agent.zip`."""
+        return self not in (Algorithm.MBRL, Algorithm.ES)
+
+    @classmethod
+    def parse(cls, value: str, where: str) -> Algorithm:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ArtifactError(f"{where}: unknown {value!r}; known: {', '.join(a.value for a in cls)}") from None
 
 
 class ArtifactError(ValueError):
@@ -48,7 +68,7 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class Manifest:
-    algorithm: str
+    algorithm: Algorithm
     features: tuple[str, ...]
     gpu_types: tuple[str, ...]
     env: EnvConfig
@@ -87,13 +107,12 @@ class Manifest:
             doc: dict[str, Any] = json.loads(path.read_text())
             if doc.get("format") != FORMAT_VERSION:
                 raise ArtifactError(f"{path}: format {doc.get('format')!r}, this kaon reads {FORMAT_VERSION}")
-            if doc["algorithm"] not in ALGORITHMS:
-                raise ArtifactError(f"{path}: field algorithm: unknown {doc['algorithm']!r}")
+            algorithm = Algorithm.parse(doc["algorithm"], f"{path}: field algorithm")
             env = dict(doc["env"])
             env["reward"] = RewardWeights(**env["reward"])
             env["loads"] = tuple(env["loads"])
             return cls(
-                algorithm=doc["algorithm"],
+                algorithm=algorithm,
                 features=tuple(doc["features"]),
                 gpu_types=tuple(doc["gpu_types"]),
                 env=EnvConfig(**env),

@@ -14,13 +14,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from kaon.learn.policy import Context, LearnedScheduler
+from kaon.core.cluster import ClusterSpec
+from kaon.core.job import PriorJob, Trace
+from kaon.core.placement import PlacementStrategy
+from kaon.learn.artifacts import Algorithm
+from kaon.learn.policy import AgentPolicy, Context, LearnedScheduler, load_policy
+from kaon.policy.base import Decision, Policy, SchedulerView
 from kaon.policy.gavel_sized import GavelSized
 from kaon.policy.scored import FEATURES, Scored
+from kaon.sim.engine import SimConfig, simulate
 from kaon.sim.state import JobState
 
 
@@ -53,14 +61,14 @@ def explain(scheduler: LearnedScheduler, ctx: Context, action: int) -> Explanati
     values = {n: float(v) for n, v in zip(names, feats)}
     job_id = cands.jobs[action].job_id
     algo = scheduler.manifest.algorithm
-    if algo == "mbrl":
+    if algo is Algorithm.MBRL:
         return Explanation(ctx.now, job_id, action, values, None, "planner rollouts (no attribution)")
     model = scheduler.model
-    if algo == "ddpg":
+    if algo is Algorithm.DDPG:
         w = model.predict(cands.obs, deterministic=True)[0]
         attr = {n: float(a * b) for n, a, b in zip(names, w, feats)}
         return Explanation(ctx.now, job_id, action, values, attr, "weight x feature")
-    mask = cands.mask if algo == "ppo" else None
+    mask = cands.mask if algo is Algorithm.PPO else None
     base = _probabilities(model, cands.obs, mask)[action]
     dim, window = len(names), scheduler.manifest.env.window
     attr = {}
@@ -96,3 +104,63 @@ def explain_share(policy: GavelSized, job: JobState, now: float) -> Explanation:
 def explain_learned(policy: Scored | GavelSized, job: JobState, now: float) -> Explanation:
     """The explanation of an `es` model's start, by its family."""
     return explain_rank(policy, job, now) if isinstance(policy, Scored) else explain_share(policy, job, now)
+
+
+class _Explained(Exception):
+    """Ends the replay at the explained decision: nothing after it is needed."""
+
+
+class ExplainingPolicy(Policy):
+    """The policy a model directory defines, replayed unchanged until its first start at or after
+    `at_s`, whose explanation it keeps (`found`) before ending the replay."""
+
+    name = "learned"
+    summary = "a learned policy, explaining its first start at or after an instant"
+
+    def __init__(self, inner: Policy, at_s: float) -> None:
+        super().__init__(inner.placement)
+        self.inner, self.at_s = inner, at_s
+        self.preemptive = inner.preemptive
+        self.found: Explanation | None = None
+
+    def decide(self, view: SchedulerView) -> Decision:
+        inner = self.inner
+        if isinstance(inner, AgentPolicy):
+            choices = inner.scheduler.choices(view, inner)
+            if view.now >= self.at_s and choices:
+                start, ctx = choices[0]
+                self.found = explain(inner.scheduler, ctx, ctx.cands.jobs.index(start.job))
+                raise _Explained
+            return Decision(starts=[s for s, _ in choices])
+        decision = inner.decide(view)
+        if view.now >= self.at_s and decision.starts:
+            assert isinstance(inner, Scored | GavelSized)
+            self.found = explain_learned(inner, decision.starts[0].job, view.now)
+            raise _Explained
+        return decision
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.inner.jobs_finished_before(prior)
+
+    def job_arrived(self, job: JobState, now: float) -> None:
+        self.inner.job_arrived(job, now)
+
+    def job_started(self, job: JobState, now: float) -> None:
+        self.inner.job_started(job, now)
+
+    def job_preempted(self, job: JobState, now: float) -> None:
+        self.inner.job_preempted(job, now)
+
+    def job_finished(self, job: JobState, now: float) -> None:
+        self.inner.job_finished(job, now)
+
+
+def explain_first_start(model: str | Path, trace: Trace, cluster: ClusterSpec, at_s: float) -> Explanation | None:
+    """Replay `trace` under the model in `model` and explain its first start at or after `at_s`
+    (None: it started nothing from then on)."""
+    policy = ExplainingPolicy(load_policy(model, PlacementStrategy.PACKING), at_s)
+    try:
+        simulate(trace, cluster, policy, SimConfig(horizon_s=None))
+    except _Explained:
+        pass
+    return policy.found

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kaon.learn.artifacts import AGENT, NO_AGENT, PREDICTOR, ArtifactError, Manifest
+from kaon.learn.artifacts import AGENT, PREDICTOR, Algorithm, ArtifactError, Manifest
 from kaon.learn.observe import Candidates, Observer, resolve
 from kaon.learn.planner import Planner
 from kaon.core.job import PriorJob
@@ -69,7 +69,7 @@ def estimator_factory(directory: Path) -> Callable[[], OnlineEstimator]:
 
 def load_model(manifest: Manifest, directory: Path) -> object | None:
     """The stable-baselines3 agent, or None for `mbrl` and `es`."""
-    if manifest.algorithm in NO_AGENT:
+    if not manifest.algorithm.has_agent:
         return None
     from kaon.learn.agents import load_agent
 
@@ -80,14 +80,14 @@ def load_model(manifest: Manifest, directory: Path) -> object | None:
 
 
 def chooser_for(manifest: Manifest, model: Any) -> Chooser:
-    if manifest.algorithm == "mbrl":
+    if manifest.algorithm is Algorithm.MBRL:
         planner = Planner(manifest.planner, manifest.env.reward)
         return lambda c: planner.choose(c.cands, c.observer, c.now, c.pending, c.running, c.free)
     from kaon.learn.agents import score_choice
 
-    if manifest.algorithm == "ppo":
+    if manifest.algorithm is Algorithm.PPO:
         return lambda c: int(model.predict(c.cands.obs, action_masks=c.cands.mask, deterministic=True)[0])
-    if manifest.algorithm == "ddpg":
+    if manifest.algorithm is Algorithm.DDPG:
         return lambda c: score_choice(c.cands, model.predict(c.cands.obs, deterministic=True)[0])
     return lambda c: resolve(int(model.predict(c.cands.obs, deterministic=True)[0]), c.cands.mask)
 
@@ -156,7 +156,7 @@ def load_policy(directory: str | Path, placement: PlacementStrategy) -> Policy:
     parameters and the saved predictor; else its agent or planner."""
     directory = Path(directory)
     manifest = Manifest.load(directory)
-    if manifest.algorithm != "es":
+    if manifest.algorithm is not Algorithm.ES:
         return AgentPolicy(LearnedScheduler(directory), placement)
     params = manifest.learned
     if params is None:

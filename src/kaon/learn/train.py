@@ -21,7 +21,7 @@ import numpy as np
 
 from kaon.core.cluster import ClusterSpec
 from kaon.core.job import Trace
-from kaon.learn.artifacts import AGENT, NO_AGENT, PREDICTOR, ArtifactError, Manifest, TrainingRun, file_sha256
+from kaon.learn.artifacts import AGENT, PREDICTOR, Algorithm, ArtifactError, Manifest, TrainingRun, file_sha256
 from kaon.learn.env import EnvConfig, SchedulingEnv
 from kaon.learn.evolve import EvolutionConfig, Generation, evolve, family_of
 from kaon.learn.observe import resolve
@@ -35,7 +35,7 @@ ProgressFn = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class TrainSpec:
-    algo: str = "ppo"
+    algo: Algorithm = Algorithm.PPO
     env: EnvConfig = EnvConfig()
     planner: PlannerConfig = PlannerConfig()
     timesteps: int = 20_000
@@ -100,7 +100,7 @@ def _baselines(make_env: Callable[[], SchedulingEnv], spec: TrainSpec) -> dict[s
 
 
 def _learn(
-    algo: str, out: Path, spec: TrainSpec, make: Callable[[int], SchedulingEnv], resume_from: Path | None
+    algo: Algorithm, out: Path, spec: TrainSpec, make: Callable[[int], SchedulingEnv], resume_from: Path | None
 ) -> int:
     """Train (or continue) the model-free agent; returns the timesteps done."""
     from stable_baselines3.common.callbacks import CheckpointCallback
@@ -134,7 +134,7 @@ def _run(
     train_trace = window(trace, None, until_s) if until_s is not None else trace
     if len(train_trace) == 0:
         raise ArtifactError(f"{trace.source}: no job submitted before {until}")
-    if spec.algo == "es":
+    if spec.algo is Algorithm.ES:
         return _run_evolution(trace, trace_file, cluster, until, until_s, spec, out, manifest)
 
     estimators = estimator_factory(out)
@@ -144,7 +144,7 @@ def _run(
 
     wall0 = time.perf_counter()
     steps = 0
-    if spec.algo not in NO_AGENT:
+    if spec.algo.has_agent:
         steps = _learn(spec.algo, out, spec, make, resume_from)
     wall = time.perf_counter() - wall0
     manifest.save(out)
@@ -215,5 +215,5 @@ def resume(
         spec.n_steps, spec.checkpoint_every, spec.tensorboard, spec.progress_bar, spec.eval_episodes,
         spec.evolution,
     )
-    agent = directory / AGENT if manifest.algorithm not in NO_AGENT else None
+    agent = directory / AGENT if manifest.algorithm.has_agent else None
     return _run(trace, trace_file, cluster, until, until_s, spec, directory, manifest, agent)
