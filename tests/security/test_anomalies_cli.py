@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from kaon.cli import admin, anomalies
 from kaon.service.app import create_app
 from kaon.service.client import KaonClient
+from kaon.service.schemas import JobCreate
 from kaon.service.settings import ServiceSettings
 
 
@@ -47,7 +48,7 @@ def app_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
 
 def test_anomalies_verb_prints_flags(app_cli: typer.Typer) -> None:
     for _ in range(3):
-        assert KaonClient().submit({"command": ["false"], "gpus": 1, "user": "mallory"})
+        assert KaonClient().submit(JobCreate(command=["false"], gpus=1, user="mallory"))
     runner = CliRunner()
 
     def flagged() -> list:
@@ -64,11 +65,11 @@ def test_anomalies_verb_prints_flags(app_cli: typer.Typer) -> None:
 
 
 def test_admin_release_verb(app_cli: typer.Typer) -> None:
-    jobs = [{"command": ["true"], "gpus": 1, "user": "eve"} for _ in range(20)]
-    held = KaonClient().submit_batch(jobs)[-1]["id"]
+    jobs = [JobCreate(command=["true"], gpus=1, user="eve") for _ in range(20)]
+    held = KaonClient().submit_batch(jobs)[-1].id
     runner = CliRunner()
     stop = time.monotonic() + 30
-    while not KaonClient().explain(held)["held"] and time.monotonic() < stop:
+    while not KaonClient().explain(held).held and time.monotonic() < stop:
         time.sleep(0.05)
     r = runner.invoke(app_cli, ["admin", "release", str(held), "--reason", "expected sweep"])
     assert r.exit_code == 0 and r.output.strip() == f"released job {held}", r.output

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kaon.service.client import KaonClient
+from kaon.service.schemas import JobCreate
 from kaon.service.spawn import ServerProcess
 from kaon.store.records import JobPhase
 from kaon.security.crypto import Cipher
@@ -23,17 +24,17 @@ from kaon.store.repo import JobStore
 GATED = 2
 
 
-def _jobs(n: int, out: Path) -> list[dict]:
+def _jobs(n: int, out: Path) -> list[JobCreate]:
     jobs = []
     for i in range(n):
         wait = 'while [ ! -e "$OUT/go" ]; do sleep 0.05; done; ' if i < GATED else "sleep 0.2; "
         script = wait + 'echo run >> "$OUT/$KAON_JOB_ID"'
-        jobs.append({"command": ["sh", "-c", script], "gpus": 1, "env": {"OUT": str(out)}, "time_limit_s": 120})
+        jobs.append(JobCreate(command=["sh", "-c", script], gpus=1, env={"OUT": str(out)}, time_limit_s=120))
     return jobs
 
 
 def _terminal_count(client: KaonClient) -> int:
-    return client.jobs(["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], limit=1)["total"]
+    return client.jobs([JobPhase.COMPLETED, JobPhase.FAILED, JobPhase.CANCELLED, JobPhase.TIMEOUT], limit=1).total
 
 
 def _crash_and_recover(tmp_path: Path, n: int) -> None:
@@ -56,10 +57,10 @@ def _crash_and_recover(tmp_path: Path, n: int) -> None:
     server = ServerProcess(url, tmp_path / "state", args).start()
     try:
         with KaonClient(server.url) as client:
-            recovered = client.health()["recovered"]
+            recovered = client.health().recovered
             (out / "go").touch()
             deadline = time.monotonic() + 120
-            while client.jobs(["PENDING", "RUNNING"], limit=1)["total"] and time.monotonic() < deadline:
+            while client.jobs([JobPhase.PENDING, JobPhase.RUNNING], limit=1).total and time.monotonic() < deadline:
                 time.sleep(0.1)
     finally:
         server.stop()

@@ -184,7 +184,7 @@ def release(
     """Release a held job into the queue (operator or admin token; through the running server)."""
     with KaonClient(server, token) as client:
         job = client.release(job_id, reason)
-    typer.echo(json.dumps(job, indent=2, sort_keys=True) if as_json else f"released job {job_id}")
+    typer.echo(json.dumps(job.model_dump(mode="json"), indent=2, sort_keys=True) if as_json else f"released job {job_id}")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,13 +17,13 @@ def anomalies(server: Server = None, token: Token = None, as_json: AsJson = Fals
     with KaonClient(server, token) as client:
         flags = client.anomalies()
     if as_json:
-        typer.echo(json.dumps(flags, indent=2, sort_keys=True))
+        typer.echo(json.dumps([a.model_dump(mode="json") for a in flags], indent=2, sort_keys=True))
         return
     if not flags:
         typer.echo("no anomalies")
         return
     for a in flags:
-        typer.echo(f"{a['kind']:<13} {a['subject']:<16} score {a['score']:>8.1f}  {a['message']}")
+        typer.echo(f"{a.kind:<13} {a.subject:<16} score {a.score:>8.1f}  {a.message}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,20 +9,25 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import wraps
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
 from kaon.cli.console import report_console
 from kaon.service.client import ClientError, KaonClient
+from kaon.service.schemas import JobCreate, JobRead
+from kaon.store.records import JobPhase
 
 Server = Annotated[str | None, typer.Option("--server", help="server URL (else KAON_SERVER, else config file)")]
 Token = Annotated[str | None, typer.Option("--token", help="API token (else KAON_TOKEN, else config file)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print the server's JSON")]
+
+FINISHED = (JobPhase.COMPLETED, JobPhase.FAILED, JobPhase.CANCELLED, JobPhase.TIMEOUT)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -59,33 +64,35 @@ def _client_call(fn: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-def _print_json(doc: object) -> None:
-    typer.echo(json.dumps(doc, indent=2, sort_keys=True))
+def _print_json(doc: BaseModel | Sequence[BaseModel]) -> None:
+    """The server's JSON, as the model read it."""
+    data = doc.model_dump(mode="json") if isinstance(doc, BaseModel) else [d.model_dump(mode="json") for d in doc]
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts is not None else "-"
 
 
-def _jobs_table(items: list[dict[str, Any]], title: str) -> None:
+def _jobs_table(items: Sequence[JobRead], title: str) -> None:
     table = Table(title=title, show_header=True, header_style="bold")
     for col in ("id", "name", "user", "queue", "state", "gpus", "types", "where", "submitted", "started", "exit"):
         table.add_column(col)
     for j in items:
-        grant = j.get("grant")
-        where = f"{','.join(grant['nodes'])}:{','.join(map(str, grant['devices']))}" if grant else "-"
-        code = j["exit_code"] if j["exit_code"] is not None else (f"sig {j['signal']}" if j["signal"] else "-")
+        grant = j.grant
+        where = f"{','.join(grant.nodes)}:{','.join(map(str, grant.devices))}" if grant else "-"
+        code = j.exit_code if j.exit_code is not None else (f"sig {j.signal}" if j.signal else "-")
         table.add_row(
-            str(j["id"]),
-            j["name"] or "-",
-            j["user"] or "-",
-            j["queue"],
-            j["state"],
-            str(j["gpus"]),
-            ",".join(j["gpu_types"] or ["any"]),
+            str(j.id),
+            j.name or "-",
+            j.user or "-",
+            j.queue,
+            j.state.value,
+            str(j.gpus),
+            ",".join(j.gpu_types or ["any"]),
             where,
-            _when(j["submit_time"]),
-            _when(j["start_time"]),
+            _when(j.submit_time),
+            _when(j.start_time),
             str(code),
         )
     report_console().print(table)
@@ -130,12 +137,16 @@ def submit(
         body["gpu_types"] = [t.strip() for t in gpu_type.split(",") if t.strip()]
     if time_limit:
         body["time_limit_s"] = parse_duration(time_limit)
+    try:
+        request = JobCreate(**body)
+    except ValidationError as e:
+        raise typer.BadParameter("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())) from None
     with KaonClient(server, token) as c:
-        job = c.submit(body)
+        job = c.submit(request)
     if as_json:
         _print_json(job)
     else:
-        typer.echo(f"submitted job {job['id']}")
+        typer.echo(f"submitted job {job.id}")
 
 
 @_client_call
@@ -149,11 +160,11 @@ def queue(
 ) -> None:
     """Pending and running jobs, in submission order."""
     with KaonClient(server, token) as c:
-        page = c.jobs(["PENDING", "RUNNING"], limit=limit, queue=queue_name, user=user)
+        page = c.jobs([JobPhase.PENDING, JobPhase.RUNNING], limit=limit, queue=queue_name, user=user)
     if as_json:
         _print_json(page)
     else:
-        _jobs_table(page["items"], f"{page['total']} active jobs")
+        _jobs_table(page.items, f"{page.total} active jobs")
 
 
 @_client_call
@@ -166,11 +177,11 @@ def history(
 ) -> None:
     """Finished jobs (completed, failed, cancelled, timed out), newest first."""
     with KaonClient(server, token) as c:
-        page = c.jobs(["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], limit=limit, user=user, newest_first=True)
+        page = c.jobs(FINISHED, limit=limit, user=user, newest_first=True)
     if as_json:
         _print_json(page)
     else:
-        _jobs_table(page["items"], f"{page['total']} finished jobs")
+        _jobs_table(page.items, f"{page.total} finished jobs")
 
 
 @_client_call
@@ -181,7 +192,7 @@ def show(job_id: int, server: Server = None, token: Token = None, as_json: AsJso
     if as_json:
         _print_json(job)
         return
-    for key, value in job.items():
+    for key, value in job.model_dump(mode="json").items():
         if key.endswith("_time") and value is not None:
             value = f"{_when(value)} ({value})"
         typer.echo(f"{key:>13}: {value}")
@@ -191,18 +202,18 @@ def show(job_id: int, server: Server = None, token: Token = None, as_json: AsJso
 def cancel(job_id: int, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
     """Cancel a job: dropped from the queue, or SIGTERM then SIGKILL if running."""
     with KaonClient(server, token) as c:
-        before = c.job(job_id)["state"]
+        before = c.job(job_id).state
         job = c.cancel(job_id)
     if as_json:
         _print_json(job)
-    elif before not in ("PENDING", "RUNNING"):
-        typer.echo(f"job {job_id} already ended: {job['state']}")
-    elif job["state"] == "CANCELLED":
+    elif before not in (JobPhase.PENDING, JobPhase.RUNNING):
+        typer.echo(f"job {job_id} already ended: {job.state.value}")
+    elif job.state is JobPhase.CANCELLED:
         typer.echo(f"job {job_id} cancelled")
-    elif job["state"] == "RUNNING":
+    elif job.state is JobPhase.RUNNING:
         typer.echo(f"job {job_id} is being stopped")
     else:
-        typer.echo(f"job {job_id} already ended: {job['state']}")
+        typer.echo(f"job {job_id} already ended: {job.state.value}")
 
 
 @_client_call
@@ -213,13 +224,13 @@ def explain(job_id: int, server: Server = None, token: Token = None, as_json: As
     if as_json:
         _print_json(why)
         return
-    typer.echo(f"job {job_id} {why['state']}: {why['message']}")
-    if why["queue_position"] is not None:
-        typer.echo(f"  queue position {why['queue_position']} of {why['queue_length']}")
-    for r in why["reasons"]:
-        typer.echo(f"  {r['message']}")
-    if why["predicted_start"] is not None:
-        typer.echo(f"  earliest start if running jobs use their whole time limit: {_when(why['predicted_start'])}")
+    typer.echo(f"job {job_id} {why.state.value}: {why.message}")
+    if why.queue_position is not None:
+        typer.echo(f"  queue position {why.queue_position} of {why.queue_length}")
+    for r in why.reasons:
+        typer.echo(f"  {r.message}")
+    if why.predicted_start is not None:
+        typer.echo(f"  earliest start if running jobs use their whole time limit: {_when(why.predicted_start)}")
 
 
 @_client_call
@@ -238,12 +249,12 @@ def logs(
             if as_json:
                 _print_json(chunk)
             else:
-                sys.stdout.write(chunk["text"])
+                sys.stdout.write(chunk.text)
                 sys.stdout.flush()
-            offset = chunk["next_offset"]
-            if not follow or chunk["complete"]:
+            offset = chunk.next_offset
+            if not follow or chunk.complete:
                 return
-            if not chunk["text"]:
+            if not chunk.text:
                 time.sleep(0.5)
 
 
@@ -275,8 +286,8 @@ def _list_nodes(server: str | None, token: str | None, as_json: bool) -> None:
         table.add_column(col)
     for n in items:
         table.add_row(
-            n["name"], n["gpu_type"], str(n["gpus"]), str(len(n["free_devices"])),
-            ",".join(map(str, n["free_devices"])) or "-", "yes" if n["up"] else "no", "yes" if n["drained"] else "no",
+            n.name, n.gpu_type, str(n.gpus), str(len(n.free_devices)),
+            ",".join(map(str, n.free_devices)) or "-", "yes" if n.up else "no", "yes" if n.drained else "no",
         )  # fmt: skip
     report_console().print(table)
 
@@ -304,7 +315,7 @@ def _drain(ctx: typer.Context, name: str, drained: bool, server: str | None, tok
     if as_json:
         _print_json(node)
     else:
-        typer.echo(f"node {node['name']}: {'drained' if node['drained'] else 'taking jobs'}")
+        typer.echo(f"node {node.name}: {'drained' if node.drained else 'taking jobs'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,27 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import platformdirs
+from pydantic import BaseModel
+
+from kaon.service.schemas import (
+    AnomalyRead,
+    ExplainRead,
+    HealthRead,
+    JobCreate,
+    JobList,
+    JobRead,
+    LogChunk,
+    NodeRead,
+    QueueRead,
+    ReloadRead,
+)
+from kaon.store.records import JobPhase
 
 DEFAULT_SERVER = "http://127.0.0.1:8265"
 
@@ -93,47 +109,63 @@ class KaonClient:
             raise ClientError(f"{response.status_code}: {_detail(response)}")
         return response.json()
 
-    def submit(self, job: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/jobs", json=job)
+    def submit(self, job: JobCreate) -> JobRead:
+        return JobRead.model_validate(self._call("POST", "/jobs", json=_body(job)))
 
-    def submit_batch(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._call("POST", "/jobs/batch", json={"jobs": jobs})
+    def submit_batch(self, jobs: Sequence[JobCreate]) -> list[JobRead]:
+        return _list_of(JobRead, self._call("POST", "/jobs/batch", json={"jobs": [_body(j) for j in jobs]}))
 
-    def jobs(self, states: list[str] | None = None, limit: int = 100, offset: int = 0, **filters: Any) -> dict[str, Any]:
+    def jobs(
+        self, states: Sequence[JobPhase] = (), limit: int = 100, offset: int = 0, **filters: str | bool | None
+    ) -> JobList:
         params: dict[str, Any] = {"limit": limit, "offset": offset, **{k: v for k, v in filters.items() if v is not None}}
         if states:
-            params["state"] = states
-        return self._call("GET", "/jobs", params=params)
+            params["state"] = [s.value for s in states]
+        return JobList.model_validate(self._call("GET", "/jobs", params=params))
 
-    def job(self, job_id: int) -> dict[str, Any]:
-        return self._call("GET", f"/jobs/{job_id}")
+    def job(self, job_id: int) -> JobRead:
+        return JobRead.model_validate(self._call("GET", f"/jobs/{job_id}"))
 
-    def cancel(self, job_id: int) -> dict[str, Any]:
-        return self._call("POST", f"/jobs/{job_id}/cancel")
+    def cancel(self, job_id: int) -> JobRead:
+        return JobRead.model_validate(self._call("POST", f"/jobs/{job_id}/cancel"))
 
-    def explain(self, job_id: int) -> dict[str, Any]:
-        return self._call("GET", f"/jobs/{job_id}/explain")
+    def explain(self, job_id: int) -> ExplainRead:
+        return ExplainRead.model_validate(self._call("GET", f"/jobs/{job_id}/explain"))
 
-    def logs(self, job_id: int, offset: int = 0) -> dict[str, Any]:
-        return self._call("GET", f"/jobs/{job_id}/logs", params={"offset": offset})
+    def logs(self, job_id: int, offset: int = 0) -> LogChunk:
+        return LogChunk.model_validate(self._call("GET", f"/jobs/{job_id}/logs", params={"offset": offset}))
 
-    def nodes(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/nodes")
+    def nodes(self) -> list[NodeRead]:
+        return _list_of(NodeRead, self._call("GET", "/nodes"))
 
-    def drain(self, node: str, drained: bool = True) -> dict[str, Any]:
-        return self._call("POST", f"/nodes/{quote(node, safe='')}/{'drain' if drained else 'undrain'}")
+    def drain(self, node: str, drained: bool = True) -> NodeRead:
+        verb = "drain" if drained else "undrain"
+        return NodeRead.model_validate(self._call("POST", f"/nodes/{quote(node, safe='')}/{verb}"))
 
-    def queues(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/queues")
+    def queues(self) -> list[QueueRead]:
+        return _list_of(QueueRead, self._call("GET", "/queues"))
 
-    def health(self) -> dict[str, Any]:
-        return self._call("GET", "/health")
+    def health(self) -> HealthRead:
+        return HealthRead.model_validate(self._call("GET", "/health"))
 
-    def anomalies(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/anomalies")
+    def anomalies(self) -> list[AnomalyRead]:
+        return _list_of(AnomalyRead, self._call("GET", "/anomalies"))
 
-    def release(self, job_id: int, reason: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/jobs/{job_id}/release", json={"reason": reason} if reason else None)
+    def release(self, job_id: int, reason: str | None = None) -> JobRead:
+        body = {"reason": reason} if reason else None
+        return JobRead.model_validate(self._call("POST", f"/jobs/{job_id}/release", json=body))
 
-    def reload(self, policy: str | None = None) -> dict[str, Any]:
-        return self._call("POST", "/admin/reload", json={"policy": policy})
+    def reload(self, policy: str | None = None) -> ReloadRead:
+        return ReloadRead.model_validate(self._call("POST", "/admin/reload", json={"policy": policy}))
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _body(job: JobCreate) -> dict[str, Any]:
+    """The request as JSON, without the fields left unset (the server fills their defaults)."""
+    return job.model_dump(mode="json", exclude_unset=True)
+
+
+def _list_of(model: type[Model], doc: Any) -> list[Model]:
+    return [model.model_validate(item) for item in doc]
