@@ -7,6 +7,7 @@ The work is `kaon.experiment`; `kaon evaluate` is the same with the same options
     .venv/bin/python bench/learning_eval.py --workers 2
     .venv/bin/python bench/learning_eval.py --workers 2 \\
         --learned v100-homogeneous=models/homo --learned gavel-hetero=models/het
+    .venv/bin/python bench/learning_eval.py --out OUT --render   # OUT/learning.md again, no replay
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from common import OUT
 
 from kaon.experiment import DEFAULT_PLAN, run_evaluation
 from kaon.experiment.plan import candidate_specs, plan_from_text, windows_text
-from kaon.experiment.report import write_results
+from kaon.experiment.report import RESULTS_JSON, read_results, write_results
 
 
 def main() -> None:
@@ -33,7 +34,12 @@ def main() -> None:
     ap.add_argument("--loads", default=",".join(f"{x:g}" for x in DEFAULT_PLAN.loads))
     ap.add_argument("--clusters", default=",".join(DEFAULT_PLAN.clusters))
     ap.add_argument("--retune", action="store_true")
+    ap.add_argument("--render", action="store_true", help="rewrite OUT/learning.md from OUT/results.json")
     args = ap.parse_args()
+    if args.render:
+        for path in write_results(args.out, read_results(args.out / RESULTS_JSON)):
+            print("written", path)
+        return
     plan = plan_from_text(
         DEFAULT_PLAN.trace, args.until, args.train_windows, args.test_windows, args.loads, args.clusters
     )

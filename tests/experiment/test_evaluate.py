@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from kaon.experiment import EvaluationPlan, Window, run_evaluation
-from kaon.experiment.evaluate import Role, RunRow, ScenarioResult, default_baselines
+from kaon.experiment.evaluate import EvaluationResult, Role, RunRow, ScenarioResult, default_baselines
 from kaon.experiment.load import Sizing
-from kaon.experiment.report import summary_table, write_results
-from kaon.experiment.tuning import BAR_POLICIES
+from kaon.experiment.report import hindsight_table, markdown, read_results, summary_table, write_results
+from kaon.experiment.tuning import BAR_POLICIES, TunedSpec
 
 PLAN = EvaluationPlan(
     "tiresias-60job.csv",
@@ -55,6 +55,7 @@ def test_end_to_end_on_a_tiny_trace(tmp_path: Path) -> None:
     text = md_path.read_text()
     assert "### Summary" in text and text.count("#### ") == 12
     assert (tmp_path / "tuned.json").exists()
+    assert markdown(read_results(json_path)) + "\n" == text  # results.json holds every number shown
 
 
 def test_unknown_candidate_cluster_fails_before_any_replay(tmp_path: Path) -> None:
@@ -107,6 +108,20 @@ def test_a_window_too_sparse_to_overload_is_judged_by_the_load_it_offers() -> No
     assert math.isclose(_scenario(runs, load=2.0, achieved=0.23).goal.avg_ratio_max, 1.03)
     assert math.isclose(_scenario(runs, load=2.0, achieved=1.6).goal.avg_ratio_max, 0.95)
     assert math.isclose(_scenario(runs, load=1.0, achieved=1.6).goal.avg_ratio_max, 0.95)
+
+
+def test_the_hindsight_table_judges_against_the_baseline_best_before_the_cut() -> None:
+    """The bar picks the best tuned baseline on the test window; the table shows the candidate
+    against the one that was best on the training windows."""
+    s = _scenario((
+        _row("las:lease=90", (Role.TUNED,), 100.0, 1000.0),
+        _row("gavel", (Role.BASELINE, Role.TUNED), 120.0, 900.0),
+        _row("learned:path=m", (Role.CANDIDATE,), 108.0, 1000.0),
+    ))
+    tuned = (TunedSpec("c", 2.0, "las", "las:lease=90", 50.0, 3, 1.0), TunedSpec("c", 2.0, "gavel", "gavel", 40.0, 3, 1.0))
+    result = EvaluationResult(PLAN, tuned, (s,), 0.0, 0.0, 1)
+    (row,) = hindsight_table(result)[2:3]
+    assert row == "| c load 2 a..b | `gavel` | 1.200 | `learned:path=m` | 0.900 |"
 
 
 def summary_table_of(s: ScenarioResult) -> list[str]:

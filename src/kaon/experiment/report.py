@@ -13,6 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kaon.experiment.evaluate import ORACLES, EvaluationResult, Role, RunRow, ScenarioResult
+from kaon.experiment.load import Sizing
+from kaon.experiment.plan import EvaluationPlan, Window
+from kaon.experiment.tuning import TunedSpec
 
 RESULTS_JSON = "results.json"
 LEARNING_MD = "learning.md"
@@ -74,6 +77,32 @@ def summary_table(result: EvaluationResult) -> list[str]:
     return [*lines, ""]
 
 
+def chosen_before_the_cut(result: EvaluationResult, cluster: str, load: float) -> str:
+    """The bar policy an operator would have picked without seeing the test windows: the tuned
+    spec with the lowest average JCT on the training windows of that cluster and load."""
+    tuned = [t for t in result.tuned if t.cluster == cluster and t.load == load]
+    return min(tuned, key=lambda t: t.objective_s).spec
+
+
+def hindsight_table(result: EvaluationResult) -> list[str]:
+    """The bar is the best of the tuned baselines *on each test window*, a choice made with
+    hindsight; this shows what that choice is worth, and each candidate against the baseline that
+    was best on the training windows instead. Information only: the verdicts are against the bar."""
+    lines = [
+        "| scenario | chosen before the cut | its avg / bar | candidate | avg / it |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for s in result.scenarios:
+        spec = chosen_before_the_cut(result, s.cluster, s.sizing.target_load)
+        chosen = next(r for r in s.runs if r.spec == spec)
+        head = f"| {s.name} | `{spec}` | {_r(chosen.avg_jct_s / s.bar.avg_jct_s)} |"
+        candidates = [r for r in s.runs if Role.CANDIDATE in r.roles] or [None]
+        for run in candidates:
+            tail = f" `{run.spec}` | {_r(run.avg_jct_s / chosen.avg_jct_s)} |" if run else " - | - |"
+            lines.append(head + tail)
+    return [*lines, ""]
+
+
 def tuned_table(result: EvaluationResult) -> list[str]:
     lines = [
         "| cluster | load | policy | tuned spec | training avg JCT (h) | trials | wall (s) |",
@@ -97,6 +126,9 @@ def markdown(result: EvaluationResult) -> str:
         "### Summary",
         "",
         *summary_table(result),
+        "### The bar's hindsight",
+        "",
+        *hindsight_table(result),
         "### Tuned bar parameters (training windows only)",
         "",
         *tuned_table(result),
@@ -122,6 +154,33 @@ def _scenario_json(s: ScenarioResult) -> dict[str, object]:
         "runs": [{**asdict(r), "roles": [x.value for x in r.roles]} for r in s.runs],
         "verdicts": [{"spec": r.spec, **asdict(v), "passed": v.passed} for r, v in s.verdicts()],
     }
+
+
+def read_results(path: Path) -> EvaluationResult:
+    """An `EvaluationResult` back from its results.json (to re-render learning.md, or to script
+    over a finished run without replaying it)."""
+    doc = json.loads(path.read_text())
+    p = doc["plan"]
+    plan = EvaluationPlan(
+        **{**p, "train_windows": tuple(Window(**w) for w in p["train_windows"]),
+           "test_windows": tuple(Window(**w) for w in p["test_windows"]), "loads": tuple(p["loads"]),
+           "clusters": tuple(p["clusters"])}
+    )  # fmt: skip
+    by_label = {w.label: w for w in plan.test_windows}
+    scenarios = tuple(
+        ScenarioResult(
+            by_label[s["window"]], s["cluster"], s["heterogeneous"], Sizing(**s["sizing"]), s["jobs"],
+            tuple(RunRow(**{**_null_to_nan(r), "roles": tuple(Role(x) for x in r["roles"])}) for r in s["runs"]),
+            s["wall_s"],
+        )  # fmt: skip
+        for s in doc["scenarios"]
+    )
+    tuned = tuple(TunedSpec(**t) for t in doc["tuned"])
+    return EvaluationResult(plan, tuned, scenarios, doc["tuning_wall_s"], doc["evaluation_wall_s"], doc["workers"])
+
+
+def _null_to_nan(row: dict[str, object]) -> dict[str, object]:
+    return {k: math.nan if v is None and k.endswith("_s") else v for k, v in row.items()}
 
 
 def write_results(out: Path, result: EvaluationResult) -> tuple[Path, Path]:
