@@ -69,7 +69,7 @@ def test_restart_requeues_a_job_persisted_running_but_never_launched(tmp_path: P
     a, b = store.add_jobs([NewJob(("true",), 1, 60.0), NewJob(("true",), 1, 60.0)], time.time(), tmp_path / "logs")
     for job in (a, b):
         store.transition(job.id, JobPhase.RUNNING, time.time(), grant=grant, attempt=1, start_time=time.time())
-    store.update(b.id, stop_request=StopRequest.CANCEL)
+    store.transition(b.id, JobPhase.RUNNING, time.time(), "cancel requested", expect=JobPhase.RUNNING, stop_request=StopRequest.CANCEL)
     store.close()
     with make_service(tmp_path) as c:
         assert c.get(f"{API}/health").json()["recovered"] == {"pending": 0, "adopted": 0, "requeued": 1, "cancelled": 1}
