@@ -65,6 +65,7 @@ def test_default_windows_hold_enough_real_jobs() -> None:
         ({"loads": (1.0, 0.0)}, "loads must be > 0"),
         ({"test_windows": ()}, "at least one"),
         ({"until": "yesterday"}, "--until"),
+        ({"test_windows": (Window("2017-11-02", "2017-11-03"),)}, "window 2017-11-02..2017-11-03 holds no jobs"),
     ],
 )
 def test_bad_plans_are_refused(philly: Trace, change: dict, message: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from kaon.core.job import Trace
 from kaon.traces.scenario import parse_instant
 
@@ -85,6 +87,11 @@ class EvaluationPlan:
         for (_, a_end, a), (b_start, _, b) in zip(spans, spans[1:]):
             if b_start < a_end:
                 raise PlanError(f"windows {a} and {b} overlap")
+        # Checked here, before tuning spends minutes, not when the empty window's replay comes up.
+        submits = np.array([j.submit_time for j in trace.jobs])
+        for lo, hi, label in spans:
+            if not np.any((submits >= lo) & (submits < hi)):
+                raise PlanError(f"window {label} holds no jobs of {self.trace}")
 
 
 DEFAULT_PLAN = EvaluationPlan(
