@@ -14,19 +14,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kaon.core.cluster import ClusterSpec
-from kaon.core.job import PriorJob, Trace
-from kaon.core.placement import PlacementStrategy
+from kaon.core.job import Trace
 from kaon.learn.artifacts import Algorithm
-from kaon.learn.policy import AgentPolicy, Context, LearnedScheduler, load_policy
-from kaon.policy.base import Decision, Policy, SchedulerView
+from kaon.learn.policy import AgentPolicy, Context, LearnedScheduler
+from kaon.policy.base import Decision, SchedulerView
 from kaon.policy.gavel_sized import GavelSized
+from kaon.policy.learned import Learned
 from kaon.policy.scored import FEATURES, Scored
 from kaon.sim.engine import SimConfig, simulate
 from kaon.sim.state import JobState
@@ -110,17 +109,13 @@ class _Explained(Exception):
     """Ends the replay at the explained decision: nothing after it is needed."""
 
 
-class ExplainingPolicy(Policy):
-    """The policy a model directory defines, replayed unchanged until its first start at or after
-    `at_s`, whose explanation it keeps (`found`) before ending the replay."""
+class ExplainingPolicy(Learned):
+    """`learned:path=DIR`, replayed unchanged until its first start at or after `at_s`, whose
+    explanation it keeps (`found`) before ending the replay."""
 
-    name = "learned"
-    summary = "a learned policy, explaining its first start at or after an instant"
-
-    def __init__(self, inner: Policy, at_s: float) -> None:
-        super().__init__(inner.placement)
-        self.inner, self.at_s = inner, at_s
-        self.preemptive = inner.preemptive
+    def __init__(self, path: str | Path, at_s: float) -> None:
+        super().__init__(path=str(path))
+        self.at_s = at_s
         self.found: Explanation | None = None
 
     def decide(self, view: SchedulerView) -> Decision:
@@ -139,26 +134,11 @@ class ExplainingPolicy(Policy):
             raise _Explained
         return decision
 
-    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
-        self.inner.jobs_finished_before(prior)
-
-    def job_arrived(self, job: JobState, now: float) -> None:
-        self.inner.job_arrived(job, now)
-
-    def job_started(self, job: JobState, now: float) -> None:
-        self.inner.job_started(job, now)
-
-    def job_preempted(self, job: JobState, now: float) -> None:
-        self.inner.job_preempted(job, now)
-
-    def job_finished(self, job: JobState, now: float) -> None:
-        self.inner.job_finished(job, now)
-
 
 def explain_first_start(model: str | Path, trace: Trace, cluster: ClusterSpec, at_s: float) -> Explanation | None:
     """Replay `trace` under the model in `model` and explain its first start at or after `at_s`
     (None: it started nothing from then on)."""
-    policy = ExplainingPolicy(load_policy(model, PlacementStrategy.PACKING), at_s)
+    policy = ExplainingPolicy(model, at_s)
     try:
         simulate(trace, cluster, policy, SimConfig(horizon_s=None))
     except _Explained:
