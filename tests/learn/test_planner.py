@@ -1,14 +1,18 @@
-"""The planner's rollout: its cost on a hand-computed case, and the same cost as a step-by-step
-reference (every event replayed, every running job scanned) on random states."""
+"""The planner: its rollout's cost on a hand-computed case and, on random states, the same as a
+step-by-step reference (every event replayed, every running job scanned); the running jobs'
+ends kept by hooks equal to those read from the jobs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.core.job import JobSpec
 from kaon.learn.env import RewardWeights
-from kaon.learn.planner import Planner, PlannerConfig, _Job, _RunningEnds
+from kaon.learn.planner import Planner, PlannerConfig, RunningEnds, RunningSlots, _Job
+from kaon.predict.online import Estimate
+from kaon.sim.ledger import JobLedger
 from kaon.sim.state import JobState
 
 
@@ -16,9 +20,9 @@ def _state(gpus: int, speeds: tuple[float, ...]) -> JobState:
     return JobState(JobSpec("first", 0.0, 1.0, gpus), 0, np.array(speeds))
 
 
-def _ends(rows: list[tuple[float, int, int]]) -> _RunningEnds:
+def _ends(rows: list[tuple[float, int, int]]) -> RunningEnds:
     rows = sorted(rows)
-    return _RunningEnds(
+    return RunningEnds(
         np.array([e for e, _, _ in rows], dtype=np.float64),
         np.array([k for _, k, _ in rows], dtype=np.int64),
         np.array([g for _, _, g in rows], dtype=np.int64),
@@ -77,3 +81,47 @@ def test_rollout_matches_the_step_by_step_reference(seed: int) -> None:
     runtime = float(rng.uniform(1, 200))
     got = planner._rollout(first, runtime, queue, _ends(rows), free)
     assert got == pytest.approx(_reference(planner, first, runtime, queue, rows, free), rel=1e-9, abs=1e-6)
+
+
+class _Observer:
+    """Just what the ends need: a predicted duration per job."""
+
+    def __init__(self, estimates: dict[int, float]) -> None:
+        self.estimates = estimates
+
+    def estimate(self, job: JobState) -> Estimate:
+        e = self.estimates[job.index]
+        return Estimate(e, e, e)
+
+
+def test_slots_kept_by_hooks_give_the_ends_read_from_the_jobs() -> None:
+    """Jobs started, preempted, restarted and finished through a real ledger; at several instants
+    the slots' ends equal those computed from the job objects themselves."""
+    cluster = ClusterSpec("c", (GpuType("v100"), GpuType("k80", speed=0.5)),
+                          tuple(NodeSpec(f"n{i}", "v100" if i % 2 else "k80", 4) for i in range(8)), "v100")
+    rng = np.random.default_rng(3)
+    ledger, slots = JobLedger(cluster), RunningSlots(capacity=2)  # grows
+    jobs = [JobState(JobSpec(f"j{i}", 0.0, float(rng.uniform(50, 500)), int(rng.integers(1, 3))), i, np.array([1.0, 0.5]))
+            for i in range(12)]
+    observer = _Observer({j.index: float(rng.uniform(20, 800)) for j in jobs})
+    for j in jobs:
+        ledger.enqueue(j)
+    for i, j in enumerate(jobs[:10]):
+        p = ledger.capacity.place(j.num_gpus, [i % 2])
+        assert p is not None
+        ledger.start(j, p, now=float(i), restart_overhead_s=30.0)
+        slots.add(j, observer.estimate(j).point)
+    for now, stop in ((20.0, jobs[2]), (60.0, jobs[5])):
+        ledger.requeue(stop, now)
+        slots.remove(stop)
+        running = [(j, j.placement) for j in ledger.running.values()]
+        want, got = RunningEnds.of(running, observer, now + 5.0), slots.ends(now + 5.0)
+        assert np.allclose(got.end, want.end) and (got.gpu_type == want.gpu_type).all() and (got.gpus == want.gpus).all()
+    p = ledger.capacity.place(jobs[2].num_gpus, [1])
+    ledger.start(jobs[2], p, now=70.0, restart_overhead_s=30.0)  # a restart: overhead before progress
+    slots.add(jobs[2], observer.estimate(jobs[2]).point)
+    ledger.finish(jobs[0], 80.0)
+    slots.remove(jobs[0])
+    running = [(j, j.placement) for j in ledger.running.values()]
+    assert np.allclose(slots.ends(90.0).end, RunningEnds.of(running, observer, 90.0).end)
+    assert len(slots) == len(running) == 8

@@ -53,7 +53,7 @@ class Planner:
         observer: Observer,
         now: float,
         pending: Sequence[JobState],
-        running: Sequence[tuple[JobState, Placement]],
+        ends: RunningEnds,
         free: np.ndarray,
     ) -> int:
         """Index of the candidate to start (always one: the planner never waits)."""
@@ -66,14 +66,13 @@ class Planner:
             for j in pending[: self.config.lookahead_jobs + n]
             if j.index not in chosen_ids
         ][: self.config.lookahead_jobs]
-        ends = _RunningEnds.of(running, observer, now)
         costs = [
             self._rollout(cands.jobs[int(i)], predicted[int(i)], queue, ends, free)
             for i in order
         ]
         return int(order[int(np.argmin(costs))])
 
-    def _rollout(self, first: JobState, runtime: float, queue: list[_Job], ends: _RunningEnds, free: np.ndarray) -> float:
+    def _rollout(self, first: JobState, runtime: float, queue: list[_Job], ends: RunningEnds, free: np.ndarray) -> float:
         """The cost of starting `first` now, then first-fit at each predicted finish.
 
         The jobs already running only ever end, in the order of `ends`; they are walked with a
@@ -121,7 +120,7 @@ class Planner:
 
 
 @dataclass(frozen=True, slots=True)
-class _RunningEnds:
+class RunningEnds:
     """The running jobs' predicted ends (seconds from now), their GPU types and GPU counts, sorted
     by end: built once per decision and shared by every rollout."""
 
@@ -130,15 +129,85 @@ class _RunningEnds:
     gpus: np.ndarray
 
     @classmethod
-    def of(cls, running: Sequence[tuple[JobState, Placement]], observer: Observer, now: float) -> _RunningEnds:
+    def of(cls, running: Sequence[tuple[JobState, Placement]], observer: Observer, now: float) -> RunningEnds:
+        """From job objects: for a few jobs (a training episode, the starts of this decision)."""
         m = len(running)
         est = np.fromiter((observer.estimate(j).point for j, _ in running), np.float64, m)
-        done = np.fromiter((j.spec.duration - j.remaining_at(now) for j, _ in running), np.float64, m)
+        left = np.fromiter((j.remaining_at(now) for j, _ in running), np.float64, m)
+        duration = np.fromiter((j.spec.duration for j, _ in running), np.float64, m)
+        rate = np.fromiter((_rate(j, p) for j, p in running), np.float64, m)
         kind = np.fromiter((p.gpu_type for _, p in running), np.int64, m)
-        rate = np.fromiter(
-            (j.rate if j.rate > 0 else float(j.speeds[p.gpu_type]) for j, p in running), np.float64, m
-        )  # fmt: skip
         gpus = np.fromiter((j.num_gpus for j, _ in running), np.int64, m)
-        left = np.maximum(est - done, 0.1 * est) / np.maximum(rate, 1e-9)  # work done so far: known, not the future
+        return cls.sorted(_predicted_left(est, duration - left, rate), kind, gpus)
+
+    @classmethod
+    def sorted(cls, left: np.ndarray, gpu_type: np.ndarray, gpus: np.ndarray) -> RunningEnds:
         order = np.argsort(left, kind="stable")
-        return cls(left[order], kind[order], gpus[order])
+        return cls(left[order], gpu_type[order], gpus[order])
+
+    def plus(self, other: RunningEnds) -> RunningEnds:
+        if not len(other.end):
+            return self
+        return RunningEnds.sorted(
+            np.concatenate([self.end, other.end]), np.concatenate([self.gpu_type, other.gpu_type]),
+            np.concatenate([self.gpus, other.gpus]),
+        )  # fmt: skip
+
+
+def _rate(job: JobState, p: Placement) -> float:
+    """Reference seconds of work per second: the job's own once it runs, else its type's speed."""
+    return job.rate if job.rate > 0 else float(job.speeds[p.gpu_type])
+
+
+def _predicted_left(est: np.ndarray, done: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Seconds until each job ends if it is as long as predicted (at least a tenth of the
+    prediction more, once it has outrun it). Work done so far is known, not the future."""
+    return np.maximum(est - done, 0.1 * est) / np.maximum(rate, 1e-9)
+
+
+class RunningSlots:
+    """The running jobs' planner inputs in numpy slots, kept by the policy's start and stop hooks,
+    so a decision reads thousands of running jobs with a few array operations instead of visiting
+    each in Python. A slot holds what is fixed while the job runs: its predicted duration, its
+    duration, its remaining work and progress start at this start, its rate, type and GPUs."""
+
+    FIELDS = ("est", "duration", "remaining", "progress_start", "rate", "gpu_type", "gpus")
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.data = np.zeros((len(self.FIELDS), capacity))
+        self.active = np.zeros(capacity, dtype=bool)
+        self.slot: dict[int, int] = {}
+        self._free = list(range(capacity - 1, -1, -1))
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+    def add(self, job: JobState, estimate: float) -> None:
+        """`job` just started (its placement, rate and progress start are set)."""
+        assert job.placement is not None
+        self.remove(job)
+        if not self._free:
+            n = self.data.shape[1]
+            self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=1)
+            self.active = np.concatenate([self.active, np.zeros(n, dtype=bool)])
+            self._free = list(range(2 * n - 1, n - 1, -1))
+        s = self._free.pop()
+        self.slot[job.index] = s
+        self.active[s] = True
+        self.data[:, s] = (
+            estimate, job.spec.duration, job.remaining, job.progress_start, job.rate,
+            job.placement.gpu_type, job.num_gpus,
+        )  # fmt: skip
+
+    def remove(self, job: JobState) -> None:
+        s = self.slot.pop(job.index, None)
+        if s is not None:
+            self.active[s] = False
+            self._free.append(s)
+
+    def ends(self, now: float) -> RunningEnds:
+        est, duration, remaining, progress_start, rate, kind, gpus = self.data[:, self.active]
+        left = np.maximum(0.0, remaining - np.maximum(0.0, now - progress_start) * rate)
+        return RunningEnds.sorted(
+            _predicted_left(est, duration - left, rate), kind.astype(np.int64), gpus.astype(np.int64)
+        )  # fmt: skip

@@ -10,6 +10,7 @@ made in `SchedulingEnv`. Inference is deterministic (the policy's mode, never a 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache, partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 
 from kaon.learn.artifacts import AGENT, PREDICTOR, Algorithm, ArtifactError, Manifest
 from kaon.learn.observe import Candidates, Observer, resolve
-from kaon.learn.planner import Planner
+from kaon.learn.planner import Planner, RunningEnds, RunningSlots
 from kaon.core.job import PriorJob
 from kaon.core.placement import Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
@@ -36,8 +37,10 @@ class Context:
     observer: Observer
     now: float
     pending: list[JobState]
-    running: list[tuple[JobState, Placement]]
-    """Running jobs and those started earlier in this decision, with their placements."""
+    running: int
+    """Jobs running, and those started earlier in this decision."""
+    ends: Callable[[], RunningEnds]
+    """Their predicted ends, computed only for a chooser that asks (the planner)."""
     free: np.ndarray
 
 
@@ -82,7 +85,7 @@ def load_model(manifest: Manifest, directory: Path) -> object | None:
 def chooser_for(manifest: Manifest, model: Any) -> Chooser:
     if manifest.algorithm is Algorithm.MBRL:
         planner = Planner(manifest.planner, manifest.env.reward)
-        return lambda c: planner.choose(c.cands, c.observer, c.now, c.pending, c.running, c.free)
+        return lambda c: planner.choose(c.cands, c.observer, c.now, c.pending, c.ends(), c.free)
     from kaon.learn.agents import score_choice
 
     if manifest.algorithm is Algorithm.PPO:
@@ -99,29 +102,59 @@ class LearnedScheduler:
         self.observer = Observer(self.manifest.gpu_types, self.manifest.env.window, estimator_factory(self.directory)())
         self.model = load_model(self.manifest, self.directory)
         self.chooser = chooser_for(self.manifest, self.model)
+        self.running = RunningSlots()
+        """Kept by `AgentPolicy`'s start and stop hooks (through `started` and `stopped`)."""
+        self._starting: dict[int, JobState] = {}
+        """Started jobs not yet in `running`: they enter with their estimates, made in one batch
+        when a decision first needs the ends (a policy rebuild replays thousands of starts)."""
 
     def choices(self, view: SchedulerView, placer: Policy) -> list[tuple[Start, Context]]:
         """The starts for `view`, each with the context it was chosen in (for explanations)."""
         cap = view.capacity.copy()
-        started: set[str] = set()
-        running = [(j, j.placement) for j in view.running.values() if j.placement is not None]
+        started: list[tuple[JobState, Placement]] = []
         out: list[tuple[Start, Context]] = []
         wait = self.manifest.env.window
+        running = self._ends_at(view.now)
         while cap.total_free > 0:
-            pending = [j for j in view.pending.values() if j.job_id not in started]
-            cands = self.observer.candidates(view.now, pending, cap, len(running), placer)
+            ids = {j.job_id for j, _ in started}
+            pending = [j for j in view.pending.values() if j.job_id not in ids]
+            count = len(view.running) + len(started)
+            cands = self.observer.candidates(view.now, pending, cap, count, placer)
             if not cands.jobs:
                 break
-            ctx = Context(cands, self.observer, view.now, pending, running, cap.free_per_type.copy())
+            ends = partial(self._with_started, running, tuple(started), view.now)
+            ctx = Context(cands, self.observer, view.now, pending, count, ends, cap.free_per_type.copy())
             a = resolve(self.chooser(ctx), cands.mask)
             if a == wait:
                 break
             job, p = cands.jobs[a], cands.placements[a]
             cap.allocate(p)
-            started.add(job.job_id)
-            running.append((job, p))
+            started.append((job, p))
             out.append((Start(job, p), ctx))
         return out
+
+    def started(self, job: JobState) -> None:
+        self._starting[job.index] = job
+
+    def stopped(self, job: JobState) -> None:
+        self._starting.pop(job.index, None)
+        self.running.remove(job)
+
+    def _ends_at(self, now: float) -> Callable[[], RunningEnds]:
+        """The running jobs' ends at `now`, read from the slots once per decision if asked."""
+
+        def ends() -> RunningEnds:
+            for job in self._starting.values():
+                self.running.add(job, self.observer.estimate(job).point)
+            self._starting.clear()
+            return self.running.ends(now)
+
+        return cache(ends)
+
+    def _with_started(
+        self, running: Callable[[], RunningEnds], started: tuple[tuple[JobState, Placement], ...], now: float
+    ) -> RunningEnds:
+        return running().plus(RunningEnds.of(started, self.observer, now))
 
     def decide(self, view: SchedulerView, placer: Policy) -> Decision:
         return Decision(starts=[s for s, _ in self.choices(view, placer)])
@@ -147,7 +180,14 @@ class AgentPolicy(Policy):
     def job_arrived(self, job: JobState, now: float) -> None:
         self.scheduler.observer.arrived(job, now)
 
+    def job_started(self, job: JobState, now: float) -> None:
+        self.scheduler.started(job)
+
+    def job_preempted(self, job: JobState, now: float) -> None:
+        self.scheduler.stopped(job)
+
     def job_finished(self, job: JobState, now: float) -> None:
+        self.scheduler.stopped(job)
         self.scheduler.observer.finished(job, now)
 
 

@@ -25,7 +25,7 @@ from kaon.learn.artifacts import AGENT, PREDICTOR, Algorithm, ArtifactError, Man
 from kaon.learn.env import EnvConfig, SchedulingEnv
 from kaon.learn.evolve import EvolutionConfig, Generation, evolve, family_of
 from kaon.learn.observe import resolve
-from kaon.learn.planner import PlannerConfig
+from kaon.learn.planner import PlannerConfig, RunningEnds
 from kaon.learn.policy import Chooser, Context, LearnedScheduler, estimator_factory
 from kaon.predict.evaluate import fit_until
 from kaon.traces.scenario import window
@@ -65,10 +65,11 @@ def env_context(env: SchedulingEnv) -> Context:
     assert env.candidates is not None and env.sim is not None
     ledger = env.sim.ledger
     running = [(j, j.placement) for j in ledger.running.values() if j.placement is not None]
+    now, observer = env.sim.now, env.observer
     return Context(
-        env.candidates, env.observer, env.sim.now, list(ledger.pending.values()), running,
-        ledger.capacity.free_per_type.copy(),
-    )
+        env.candidates, observer, now, list(ledger.pending.values()), len(running),
+        lambda: RunningEnds.of(running, observer, now), ledger.capacity.free_per_type.copy(),
+    )  # fmt: skip
 
 
 def evaluate(make_env: Callable[[], SchedulingEnv], chooser: Chooser, episodes: int, seed: int) -> EvalScore:
