@@ -125,3 +125,12 @@ def test_slots_kept_by_hooks_give_the_ends_read_from_the_jobs() -> None:
     running = [(j, j.placement) for j in ledger.running.values()]
     assert np.allclose(slots.ends(90.0).end, RunningEnds.of(running, observer, 90.0).end)
     assert len(slots) == len(running) == 8
+
+
+def test_plus_keeps_the_ends_sorted_like_one_stable_sort() -> None:
+    rng = np.random.default_rng(1)
+    a = RunningEnds.sorted(rng.integers(0, 20, 50).astype(float), rng.integers(0, 3, 50), rng.integers(1, 5, 50))
+    b = RunningEnds.sorted(rng.integers(0, 20, 7).astype(float), rng.integers(0, 3, 7), rng.integers(1, 5, 7))
+    got = a.plus(b)
+    want = RunningEnds.sorted(np.concatenate([a.end, b.end]), np.concatenate([a.gpu_type, b.gpu_type]), np.concatenate([a.gpus, b.gpus]))
+    assert (got.end == want.end).all() and (got.gpu_type == want.gpu_type).all() and (got.gpus == want.gpus).all()

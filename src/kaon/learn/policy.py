@@ -112,11 +112,11 @@ class LearnedScheduler:
         """The starts for `view`, each with the context it was chosen in (for explanations)."""
         cap = view.capacity.copy()
         started: list[tuple[JobState, Placement]] = []
+        ids: set[str] = set()
         out: list[tuple[Start, Context]] = []
         wait = self.manifest.env.window
         running = self._ends_at(view.now)
         while cap.total_free > 0:
-            ids = {j.job_id for j, _ in started}
             pending = [j for j in view.pending.values() if j.job_id not in ids]
             count = len(view.running) + len(started)
             cands = self.observer.candidates(view.now, pending, cap, count, placer)
@@ -130,6 +130,7 @@ class LearnedScheduler:
             job, p = cands.jobs[a], cands.placements[a]
             cap.allocate(p)
             started.append((job, p))
+            ids.add(job.job_id)
             out.append((Start(job, p), ctx))
         return out
 
