@@ -74,13 +74,14 @@ def _wait_for(path: Path, deadline_s: float = 20.0) -> None:
 
 def test_success_reports_start_exit_code_and_output(make, tmp_path: Path) -> None:  # noqa: ANN001
     ex = make()
-    ex.launch(_run(tmp_path, 1, *_py("import os; print('cvd', os.environ['CUDA_VISIBLE_DEVICES'])")), GRANT)
+    code = "import os; print('cvd', os.environ['CUDA_VISIBLE_DEVICES'], os.environ['CUDA_DEVICE_ORDER'])"
+    ex.launch(_run(tmp_path, 1, *_py(code)), GRANT)
     assert ex.running() == {1}
     events = _until_end(ex, 1)
     assert isinstance(events[0], Started) and events[0].pid is not None
     assert isinstance(events[-1], Finished) and events[-1].exit_code == 0
     assert ex.running() == frozenset()
-    assert (tmp_path / "logs" / "1.log").read_text().strip() == "cvd 1,3"
+    assert (tmp_path / "logs" / "1.log").read_text().strip() == "cvd 1,3 PCI_BUS_ID"  # NVML's numbering
 
 
 def test_exit_code_env_and_cwd(make, tmp_path: Path) -> None:  # noqa: ANN001

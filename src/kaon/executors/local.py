@@ -2,6 +2,9 @@
 
 A job runs as `shim -> command` in a new session (its own process group), with
 CUDA_VISIBLE_DEVICES set to the granted device ids and stdout/stderr appended to its log file.
+The ids are NVML's indices (`kaon.executors.inventory`), which follow the PCI bus; CUDA numbers
+devices fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, so a job on a host with two GPU models
+would otherwise get a device other than the one it was granted. The executor sets that order.
 Stopping is SIGTERM to the whole group, then SIGKILL after the grace period; the time limit is
 enforced the same way. The shim (see `kaon.executors.shim`) records exit code, signal, peak RSS
 and CPU time in a status file next to the executor's other state, which is also how a restarted
@@ -112,6 +115,7 @@ class LocalExecutor(Executor):
         env = {
             **inherited_environment(),
             **dict(run.env),
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
             "CUDA_VISIBLE_DEVICES": ",".join(str(d) for d in grant.devices),
             "KAON_JOB_ID": str(run.job_id),
             "KAON_ATTEMPT": str(run.attempt),
