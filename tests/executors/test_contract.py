@@ -210,3 +210,23 @@ def test_jobs_run_in_their_own_process_group(make, tmp_path: Path) -> None:  # n
     _until_end(ex, 12)
     pgid, sid = map(int, (tmp_path / "logs" / "12.log").read_text().split())
     assert pgid == sid != os.getpgid(0)
+
+
+def test_every_attempt_of_a_job_shares_its_checkpoint_dir(make, tmp_path: Path) -> None:  # noqa: ANN001
+    """What a preempted attempt saved is there for the next one, and no other job sees it."""
+    ex = make()
+    save = "import os, pathlib; d = pathlib.Path(os.environ['KAON_CHECKPOINT_DIR']); (d / 'ckpt').write_text('step 41'); print(d)"
+    ex.launch(_run(tmp_path, 5, *_py(save)), GRANT)
+    [*_, end] = _until_end(ex, 5)
+    assert isinstance(end, Finished) and end.exit_code == 0
+    resume = "import os, pathlib; d = pathlib.Path(os.environ['KAON_CHECKPOINT_DIR']); print(d, (d / 'ckpt').read_text())"
+    ex.launch(RunRequest(5, 2, _py(resume), 60.0, tmp_path / "logs" / "5.log"), GRANT)
+    [*_, end] = _until_end(ex, 5)
+    assert isinstance(end, Finished) and end.exit_code == 0
+    first, second = (tmp_path / "logs" / "5.log").read_text().splitlines()
+    assert second == f"{first} step 41"
+    peek = "import os, pathlib; print(sorted(pathlib.Path(os.environ['KAON_CHECKPOINT_DIR']).iterdir()))"
+    ex.launch(_run(tmp_path, 6, *_py(peek)), GRANT)
+    [*_, end] = _until_end(ex, 6)
+    assert isinstance(end, Finished) and end.exit_code == 0
+    assert (tmp_path / "logs" / "6.log").read_text().strip() == "[]"

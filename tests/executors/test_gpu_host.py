@@ -112,3 +112,21 @@ def test_the_service_runs_jobs_on_the_detected_gpus(tmp_path: Path) -> None:
         assert count == 1 and uuids == [gpus[job.grant.devices[0]][1]]
         if matmul:
             assert "matmul" in Path(job.log_path).read_text() and " 1024" in Path(job.log_path).read_text()
+
+
+def test_a_preempted_gpu_trainer_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """examples/train_checkpointed.py on the GPUs, preempted by `kaon serve` and resumed on them."""
+    pytest.importorskip("torch")
+    from tests.service.preempted_training import check_resumed, preempt_and_resume, uninterrupted
+
+    gpus = _nvml_gpus()
+    reference = uninterrupted(tmp_path)
+    run = preempt_and_resume(tmp_path, [], gpus=len(gpus))
+    out, _ = reference.communicate(timeout=300)
+    assert reference.returncode == 0
+    check_resumed(run)
+    assert all(line.split(":")[0].endswith(f"on {gpus[0][0]}") for line in run.log if line.startswith("attempt "))
+    ours, theirs = (line.split(": ")[1] for line in (run.log[-1], out.splitlines()[-1]))
+    assert [float(w.rstrip(",")) for w in ours.split()[1::3]] == pytest.approx(
+        [float(w.rstrip(",")) for w in theirs.split()[1::3]], rel=1e-4
+    )

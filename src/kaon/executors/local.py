@@ -10,6 +10,12 @@ enforced the same way. The shim (see `kaon.executors.shim`) records exit code, s
 and CPU time in a status file next to the executor's other state, which is also how a restarted
 service learns what happened to jobs that ran or ended while it was down.
 
+A preempted job is stopped with SIGTERM and started again later as a new attempt, so it can only
+resume if it saved its state somewhere the next attempt finds: KAON_CHECKPOINT_DIR names a
+directory of its own, the same for every attempt of the job, created before it starts and never
+emptied by kaon (it may hold the job's final model; it lives under the state directory, beside the
+status files). `examples/train_checkpointed.py` is a training job that uses it.
+
 Every job's environment carries KAON_RUN, a tag naming this executor's state directory and the
 job attempt: a restarted service finds its jobs by that tag even if it died before recording a
 pid, so a job that did start is adopted, never launched a second time.
@@ -105,12 +111,18 @@ class LocalExecutor(Executor):
     def _status_path(self, run: RunRequest) -> Path:
         return self.state_dir / f"{run.job_id}.{run.attempt}.json"
 
+    def checkpoint_dir(self, job_id: int) -> Path:
+        """Where every attempt of `job_id` keeps what the next one resumes from."""
+        return self.state_dir / "checkpoints" / str(job_id)
+
     def launch(self, run: RunRequest, grant: Grant) -> None:
         if run.job_id in self._runs:
             raise RuntimeError(f"job {run.job_id} is already running on this executor")
         status_path = self._status_path(run)
         status_path.unlink(missing_ok=True)
         run.log_path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoints = self.checkpoint_dir(run.job_id)
+        checkpoints.mkdir(parents=True, exist_ok=True)
         log = open(run.log_path, "ab")  # noqa: SIM115 - kept open while the job runs
         env = {
             **inherited_environment(),
@@ -119,6 +131,7 @@ class LocalExecutor(Executor):
             "CUDA_VISIBLE_DEVICES": ",".join(str(d) for d in grant.devices),
             "KAON_JOB_ID": str(run.job_id),
             "KAON_ATTEMPT": str(run.attempt),
+            "KAON_CHECKPOINT_DIR": str(checkpoints),
             TAG_VAR: self._tag(run),
         }
         now = self.clock()
