@@ -38,10 +38,10 @@ def test_an_ended_job_is_heard_with_its_run_time_and_only_completions_are_rememb
         host.finished(job, record, record.end_time)
         assert job.spec.duration == record.run_time_s
     # The queue's median is what jobs took (40 s and 5 s), not the 3,600 s they asked for.
-    assert host.policy.estimator.medians.median("q", 0.0) == 22.5
+    assert host.policy.inner.estimator.medians.median("q", 0.0) == 22.5
     assert [(p.spec.job_id, p.spec.duration, p.finish) for p in host.past] == [(str(done.id), 40.0, 1000.0)]
     host.rebuild(book)  # a fresh policy: told of the past first
-    row = host.policy.estimator.history.features(job.spec, 1002.0)
+    row = host.policy.inner.estimator.history.features(job.spec, 1002.0)
     assert row[0] == math.log(40.0)
     store.close()
 

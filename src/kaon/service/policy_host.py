@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from kaon.core.job import PriorJob
 from kaon.policy.base import Policy
+from kaon.policy.precedence import PriorityPreemption
 from kaon.policy.registry import available, make_policy
 from kaon.quota.policy import QuotaPolicy
 from kaon.quota.quotas import QuotaBook
@@ -38,8 +39,8 @@ def default_policy_spec() -> str:
 
 
 class PolicyHost:
-    """The live policy; with `quotas`, every policy it builds is wrapped in `QuotaPolicy`, so a
-    reload keeps the quotas."""
+    """The live policy. Every policy it builds honours job priorities (`PriorityPreemption`) and,
+    with `quotas`, is wrapped in `QuotaPolicy` around that, so a reload keeps both."""
 
     def __init__(self, spec: str | None = None, quotas: QuotaBook | None = None) -> None:
         self.spec = spec or default_policy_spec()
@@ -60,7 +61,7 @@ class PolicyHost:
             self.past.append(PriorJob(job.spec, now))
 
     def _make(self, spec: str) -> Policy:
-        policy = make_policy(spec)
+        policy = PriorityPreemption(make_policy(spec))
         return policy if self.quotas is None else QuotaPolicy(policy, self.quotas)
 
     @property

@@ -1,0 +1,276 @@
+"""`PriorityPreemption`: a job's `priority` ranks it above every job of lower priority, whatever
+the policy inside orders by; a job that cannot start otherwise preempts lower-priority jobs.
+
+The inner policy keeps deciding among jobs of equal priority (FIFO, backfill, LAS, Gavel...). The
+wrapper adds what a cluster's users expect from `--priority` (Kubernetes' PriorityClass, Slurm's
+`preempt/priority` with `PreemptMode=REQUEUE`), in four rules per decision:
+
+1. No inner preemption frees GPUs for lower-priority jobs only: an inner preempt of a job is kept
+   only if the inner decision also starts a job of at least its priority.
+2. Reserved jobs start first (rule 4), and GPUs they wait for are not given to jobs of lower
+   priority.
+3. Pending jobs the inner policy left waiting are walked highest priority first (then queue
+   order). One that fits now starts now (a strict FIFO head of lower priority does not block it).
+   One that does not fit takes GPUs from lower-priority jobs: this decision's starts first (they
+   have not run yet), then running jobs, lowest priority first and, within one priority, the most
+   recently started (least work lost). Victims are released one by one until the job fits, then
+   those it turns out not to need are kept. Nothing is preempted unless the job then fits.
+4. In the service a preempted job's GPUs free only when its processes exit, so the job that
+   preempted holds a reservation (its GPU type and count) until it starts or every victim has
+   stopped; in the simulator it starts in the same decision.
+
+Jobs of one priority, the default, cost one comparison per decision: the inner decision is
+returned as it is.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from kaon.core.job import PriorJob
+from kaon.core.placement import CapacityError, FreeCapacity, Placement
+from kaon.policy.base import Decision, Policy, Preempt, SchedulerView, Start
+from kaon.sim.state import JobState
+
+
+@dataclass(slots=True)
+class _Reservation:
+    """GPUs a job preempted for and waits on: `gpus` of type `gpu_type`, freed by `victims`."""
+
+    priority: int
+    gpu_type: int
+    gpus: int
+    victims: set[str] = field(default_factory=set)
+
+
+class PriorityPreemption(Policy):
+    """Wraps `inner` so that higher-priority jobs go first and may preempt lower-priority ones."""
+
+    name = "priority"
+    summary = "jobs of higher priority start first and preempt lower-priority jobs, around a policy"
+
+    def __init__(self, inner: Policy) -> None:
+        super().__init__(inner.placement)
+        self.inner = inner
+        self.name = inner.name  # type: ignore[misc]  # always on in the service: not a policy of its own
+        self.preemptive = True  # type: ignore[misc]
+        self._seq = 0
+        self._pending: SortedList = SortedList()
+        """(-priority, arrival seq, job_id) of every pending job: who goes first."""
+        self._pending_key: dict[str, tuple[int, int, str]] = {}
+        self._running: SortedList = SortedList()
+        """(priority, -start seq, job_id) of every running (or stopping) job: who is preempted first."""
+        self._running_key: dict[str, tuple[int, int, str]] = {}
+        self._reserved: dict[str, _Reservation] = {}
+
+    # --- hooks: forwarded, with the pending and running orders kept ---------------------------
+
+    def _enqueue(self, job: JobState) -> None:
+        self._seq += 1
+        key = (-job.spec.priority, self._seq, job.job_id)
+        self._pending.add(key)
+        self._pending_key[job.job_id] = key
+
+    def _dequeue(self, job: JobState) -> None:
+        key = self._pending_key.pop(job.job_id, None)
+        if key is not None:
+            self._pending.remove(key)
+
+    def _stopped(self, job: JobState) -> None:
+        key = self._running_key.pop(job.job_id, None)
+        if key is not None:
+            self._running.remove(key)
+        for r in self._reserved.values():
+            r.victims.discard(job.job_id)
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.inner.jobs_finished_before(prior)
+
+    def job_arrived(self, job: JobState, now: float) -> None:
+        self._enqueue(job)
+        self.inner.job_arrived(job, now)
+
+    def job_started(self, job: JobState, now: float) -> None:
+        self._dequeue(job)
+        self._reserved.pop(job.job_id, None)
+        self._seq += 1
+        key = (job.spec.priority, -self._seq, job.job_id)
+        self._running.add(key)
+        self._running_key[job.job_id] = key
+        self.inner.job_started(job, now)
+
+    def job_preempted(self, job: JobState, now: float) -> None:
+        self._stopped(job)
+        self._enqueue(job)
+        self.inner.job_preempted(job, now)
+
+    def job_finished(self, job: JobState, now: float) -> None:
+        self._stopped(job)
+        self._dequeue(job)
+        self._reserved.pop(job.job_id, None)
+        self.inner.job_finished(job, now)
+
+    def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
+        return self.inner.type_order(job, capacity)
+
+    def place(self, job: JobState, capacity: FreeCapacity) -> Placement | None:
+        return self.inner.place(job, capacity)
+
+    # --- deciding -----------------------------------------------------------------------------
+
+    def decide(self, view: SchedulerView) -> Decision:
+        inner = self.inner.decide(view)
+        if not self._reserved and not self._inverted(inner):
+            return inner
+        decision = Decision(wake_at=inner.wake_at)
+        cap = view.capacity.copy()
+        top_start = max((s.job.spec.priority for s in inner.starts), default=None)
+        gone: set[str] = set()
+        for p in inner.preempts:  # rule 1
+            if top_start is not None and top_start >= p.job.spec.priority and p.job.placement is not None:
+                decision.preempts.append(p)
+                gone.add(p.job.job_id)
+                cap.release(p.job.placement)
+        started: set[str] = set()
+        for job_id, r in sorted(self._reserved.items(), key=lambda item: -item[1].priority):  # rule 2
+            job = view.pending.get(job_id)
+            p = cap.place_on_type(r.gpus, r.gpu_type, self.placement) if job is not None and cap.free_per_type[r.gpu_type] >= r.gpus else None
+            if p is not None:
+                cap.allocate(p)
+                decision.starts.append(Start(job, p))  # type: ignore[arg-type]
+                started.add(job_id)
+        for s in inner.starts:
+            if s.job.job_id not in started and not self._withheld(s, cap, started) and _allocate(cap, s.placement):
+                decision.starts.append(s)
+                started.add(s.job.job_id)
+        self._rank(view, decision, cap, gone, started)  # rule 3
+        for job_id in [j for j, r in self._reserved.items() if not r.victims and j not in started]:
+            del self._reserved[job_id]  # rule 4: its victims have stopped and it still does not fit
+        return decision
+
+    def _inverted(self, inner: Decision) -> bool:
+        """Whether a waiting job outranks a running job or one the inner policy starts: only then
+        can the rules change anything."""
+        if not self._pending:
+            return False
+        top, lowest = -self._pending[0][0], -self._pending[-1][0]
+        if inner.starts:
+            lowest = min(lowest, min(s.job.spec.priority for s in inner.starts))
+        if self._running:
+            lowest = min(lowest, self._running[0][0])
+        if lowest < top:
+            return True
+        return bool(inner.preempts) and lowest < max(p.job.spec.priority for p in inner.preempts)
+
+    def _withheld(self, s: Start, cap: FreeCapacity, started: set[str]) -> bool:
+        """Whether starting `s` would take GPUs a higher-priority reservation waits for."""
+        t, waiting = s.placement.gpu_type, 0
+        for job_id, r in self._reserved.items():
+            if job_id not in started and r.gpu_type == t and r.priority > s.job.spec.priority:
+                waiting += r.gpus
+        return waiting > 0 and cap.free_per_type[t] - s.placement.num_gpus < waiting
+
+    def _rank(self, view: SchedulerView, decision: Decision, cap: FreeCapacity, gone: set[str], started: set[str]) -> None:
+        """Rule 3: waiting jobs that outrank a waiting job, a running job or a start, highest first."""
+        floor = -self._pending[-1][0]
+        hopeless: dict[bytes, int] = {}
+        """Allowed types -> fewest GPUs for which no victims were enough: within one decision
+        victims only get scarcer, so a job as wide or wider on those types is skipped."""
+        for neg_priority, _, job_id in self._pending:
+            priority = -neg_priority
+            lowest = min((s.job.spec.priority for s in decision.starts), default=floor)
+            lowest = min(lowest, floor, next((k[0] for k in self._running if k[2] not in gone and k[2] in view.running), priority))
+            if lowest >= priority:
+                return  # nobody below this job (or any after it) is left to give way
+            job = view.pending.get(job_id)
+            if job is None or job_id in started or job_id in self._reserved:
+                continue
+            p = self.place(job, cap)
+            if p is not None:
+                cap.allocate(p)
+                decision.starts.append(Start(job, p))
+                started.add(job_id)
+                continue
+            types = (job.speeds > 0).tobytes()
+            if job.num_gpus >= hopeless.get(types, job.num_gpus + 1):
+                continue
+            taken = self._victims(job, view, decision, cap, gone)
+            if taken is None:
+                hopeless[types] = min(job.num_gpus, hopeless.get(types, job.num_gpus))
+                continue
+            trial, victims = taken
+            p = self.place(job, trial)
+            assert p is not None
+            trial.allocate(p)
+            cap.free[:], cap.free_per_type[:], cap.total_free = trial.free, trial.free_per_type, trial.total_free
+            running_victims = set()
+            for v in victims:
+                if v.job_id in started:
+                    decision.starts = [s for s in decision.starts if s.job.job_id != v.job_id]
+                    started.discard(v.job_id)
+                else:
+                    decision.preempts.append(Preempt(v))
+                    gone.add(v.job_id)
+                    running_victims.add(v.job_id)
+            decision.starts.append(Start(job, p))
+            started.add(job_id)
+            if running_victims:
+                self._reserved[job_id] = _Reservation(priority, p.gpu_type, p.num_gpus, running_victims)
+
+    def _victims(
+        self, job: JobState, view: SchedulerView, decision: Decision, cap: FreeCapacity, gone: set[str]
+    ) -> tuple[FreeCapacity, list[JobState]] | None:
+        """The fewest lower-priority jobs (in rule 3's order) whose GPUs let `job` fit, and the
+        capacity without them; None when even all of them are not enough."""
+        trial = cap.copy()
+        chosen: list[tuple[JobState, Placement]] = []
+        for victim, placement in self._candidates(job, view, decision, gone):
+            trial.release(placement)
+            chosen.append((victim, placement))
+            if self.place(job, trial) is not None:
+                break
+        else:
+            return None
+        for i in range(len(chosen) - 2, -1, -1):  # keep those it does not need, the latest chosen first
+            trial.allocate(chosen[i][1])
+            if self.place(job, trial) is None:
+                trial.release(chosen[i][1])
+            else:
+                del chosen[i]
+        return trial, [v for v, _ in chosen]
+
+    def _candidates(
+        self, job: JobState, view: SchedulerView, decision: Decision, gone: set[str]
+    ) -> Iterator[tuple[JobState, Placement]]:
+        """Lower-priority jobs on types `job` may use: this decision's starts, then running jobs;
+        lowest priority first, within one priority the newest first."""
+        priority, speeds = job.spec.priority, job.speeds
+        starts = sorted(
+            ((s.job.spec.priority, 0, -i, s.job.job_id) for i, s in enumerate(decision.starts) if s.job.spec.priority < priority),
+        )
+        placed = {s.job.job_id: s for s in decision.starts}
+        running = ((k[0], 1, k[1], k[2]) for k in self._running.irange(maximum=(priority,), inclusive=(True, False)))
+        for _, _, _, job_id in heapq.merge(starts, running):
+            if job_id in placed:
+                victim, placement = placed[job_id].job, placed[job_id].placement
+            else:
+                victim = view.running.get(job_id)  # a stopping job is not in the view
+                if victim is None or job_id in gone or victim.placement is None:
+                    continue
+                placement = victim.placement
+            if speeds[placement.gpu_type] > 0:
+                yield victim, placement
+
+
+def _allocate(cap: FreeCapacity, p: Placement) -> bool:
+    """Allocate `p` if it still fits: an inner start may lose GPUs to a reservation or to a
+    preemption rule 1 dropped."""
+    try:
+        cap.allocate(p)
+    except CapacityError:
+        return False
+    return True
