@@ -138,3 +138,15 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(typer.BadParameter):
         parse_duration(text)
+
+
+def test_explain_needs_a_job_id_or_a_whole_replay() -> None:
+    app = typer.Typer()
+    client.register(app)
+    runner = CliRunner()
+    r = runner.invoke(app, ["explain"])
+    assert r.exit_code == 2 and "give a job id (a service job) or --model DIR" in r.output
+    r = runner.invoke(app, ["explain", "--model", "m", "--trace", "t"])
+    assert r.exit_code == 2 and "it needs --cluster, --at" in r.output
+    r = runner.invoke(app, ["explain", "3", "--model", "m", "--trace", "t", "--cluster", "c", "--at", "0"])
+    assert r.exit_code == 2 and "not a job id" in r.output

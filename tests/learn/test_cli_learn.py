@@ -1,20 +1,19 @@
-"""`kaon train` and `kaon explain-decision` through their own Typer app."""
+"""`kaon train` and `kaon explain --model` through the kaon app."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 import pytest
 from typer.testing import CliRunner
 
-from kaon.cli.learn import register
+from kaon.cli.app import app as kaon_app
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    return kaon_app
 
 
 @pytest.mark.slow  # trains, evaluates and replays: 40-140 s on 2 cores
@@ -27,7 +26,7 @@ def test_train_then_explain(tmp_path: Path, data_dir: Path) -> None:
                                "--algo", "ppo", "--timesteps", "32", "--episode-jobs", "20", "--window", "4", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert (out / "manifest.json").is_file() and "agent_avg_jct_s" in r.output
-    r = runner.invoke(_app(), ["explain-decision", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
+    r = runner.invoke(_app(), ["explain", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
     assert r.exit_code == 0, r.output
     assert "log_runtime" in r.output and "attribution" in r.output
 
@@ -47,7 +46,7 @@ def test_es_train_then_explain_the_rank(tmp_path: Path, data_dir: Path) -> None:
                                "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "objective_vs_start" in r.output
-    r = runner.invoke(_app(), ["explain-decision", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
+    r = runner.invoke(_app(), ["explain", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
     assert r.exit_code == 0, r.output
     assert "weight x feature of the rank" in r.output
     assert "log_remaining_s" in r.output and "attribution" in r.output
@@ -63,9 +62,15 @@ def test_es_of_the_gavel_sized_family_trains_and_explains_the_share(tmp_path: Pa
                                "--episode-days", "0.5", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert '"gavel_sized"' in (out / "manifest.json").read_text()
-    r = runner.invoke(_app(), ["explain-decision", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
+    r = runner.invoke(_app(), ["explain", "--model", str(out), "--trace", trace, "--cluster", cluster, "--at", "0"])
     assert r.exit_code == 0, r.output
     assert "gavel-sized" in r.output and "weight_level" in r.output and "share_type0" in r.output
+    # the feedback loop: newer history, the cluster taken from the model
+    r = runner.invoke(_app(), ["train", "--resume", str(out), "--trace", trace, "--until", "30000", "--algo", "es",
+                               "--population", "2", "--generations", "1", "--episodes", "1", "--episode-days", "0.5"])
+    assert r.exit_code == 0, r.output
+    runs = json.loads((out / "manifest.json").read_text())["runs"]
+    assert [(run["cluster"], run["until"]) for run in runs] == [("gavel-hetero", "20000"), ("gavel-hetero", "30000")]
 
 
 def test_unknown_family_is_a_clear_error(tmp_path: Path, data_dir: Path) -> None:

@@ -176,3 +176,22 @@ def test_backfill_scan_skips_jobs_that_would_run_past_the_reservation(tiny_clust
 
 if __name__ == "__main__":
     EXPECTED.write_text(json.dumps(_schedules(), separators=(",", ":")) + "\n")
+
+
+def test_predicted_estimates_from_a_saved_model_or_learned_during_the_run(tmp_path, tiny_cluster) -> None:  # noqa: ANN001
+    from kaon.predict.model import PredictorConfig, RuntimePredictor
+
+    trace = synthetic_trace(300, seed=8, mean_interarrival_s=20, median_duration_s=600, max_gpus=4)
+    cluster = tiny_cluster(nodes=2, gpus=4)
+    online = make_policy("fifo-backfill:estimate=predicted")
+    assert all(j.finish_time is not None for j in simulate(trace, cluster, online, SimConfig(restart_overhead_s=0)).jobs)
+    assert online.online.refits == 1  # type: ignore[attr-defined]  # after 100 finishes
+    RuntimePredictor(PredictorConfig(max_iter=10)).fit(trace.with_jobs(trace.jobs[:150])).save(tmp_path / "m")
+    saved = make_policy(f"fifo-backfill:estimate=predicted,model={tmp_path / 'm'}")
+    calls: list[int] = []
+    estimate_many = saved.online.estimate_many  # type: ignore[attr-defined]
+    saved.online.estimate_many = lambda jobs: calls.append(len(jobs)) or estimate_many(jobs)  # type: ignore[attr-defined]
+    assert all(j.finish_time is not None for j in simulate(trace, cluster, saved, SimConfig(restart_overhead_s=0)).jobs)
+    assert calls == [1] * len(trace) and saved.online.refits == 0  # type: ignore[attr-defined]  # each job once, on arrival
+    with pytest.raises(PolicyParamError, match="model=DIR is the predictor of estimate=predicted"):
+        make_policy(f"fifo-backfill:model={tmp_path / 'm'}")

@@ -93,7 +93,7 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     spec = TrainSpec(Algorithm.PPO, EnvConfig(window=4, episode_jobs=40), timesteps=64, n_steps=32, eval_episodes=1)
     trace = _trace(seed=0)
     train(trace, trace_file, HETERO, "half", trace.jobs[150].submit_time, spec, out)
-    return {"learned": f"learned:path={out}"}
+    return {"learned": f"learned:{out}"}  # the positional form, `learned:path=DIR` without its key
 
 
 @pytest.mark.parametrize("name", POLICIES)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -104,7 +105,7 @@ def submit(
     gpus: Annotated[int, typer.Option(help="GPUs the job needs")] = 1,
     gpu_type: Annotated[str | None, typer.Option("--gpu-type", help="allowed GPU types, e.g. V100,A100")] = None,
     time_limit: Annotated[str | None, typer.Option("--time", help="time limit, e.g. 30m, 2h, 01:30:00")] = None,
-    priority: Annotated[int, typer.Option(help="higher runs first under priority-aware policies")] = 0,
+    priority: Annotated[int, typer.Option(help="higher runs first and may preempt lower (docs/SERVICE.md)")] = 0,
     queue: Annotated[str, typer.Option(help="queue name")] = "default",
     name: Annotated[str | None, typer.Option(help="job name")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")] = None,
@@ -217,8 +218,33 @@ def cancel(job_id: int, server: Server = None, token: Token = None, as_json: AsJ
 
 
 @_client_call
-def explain(job_id: int, server: Server = None, token: Token = None, as_json: AsJson = False) -> None:
-    """Why a job is (still) pending: free GPUs per type, queue position, predicted start."""
+def explain(
+    job_id: Annotated[int | None, typer.Argument(help="a service job; leave out with --model")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="explain a learned decision: model directory from `kaon train`")] = None,
+    trace: Annotated[str | None, typer.Option("--trace", help="with --model: trace file, or a bundled trace's file name")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="with --model: cluster spec YAML, or a bundled cluster name")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="with --model: the first learned start at or after this instant")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="with --model: trace format (default: detected)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="with --model: seed of the trace's job types")] = 0,
+    server: Server = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Why a job is (still) pending: free GPUs per type, queue position, predicted start. With
+    --model: replay TRACE under a learned model and print the features behind its first start at
+    or after --at."""
+    if model is not None:
+        from kaon.cli.learn import explain_learned
+
+        missing = [flag for flag, v in (("--trace", trace), ("--cluster", cluster), ("--at", at)) if v is None]
+        if job_id is not None or missing:
+            typer.echo(f"kaon explain: --model explains a replay, not a job id; it needs {', '.join(missing) or 'no job id'}", err=True)
+            raise typer.Exit(2)
+        explain_learned(model, trace, cluster, at, format, seed)  # type: ignore[arg-type]
+        return
+    if job_id is None:
+        typer.echo("kaon explain: give a job id (a service job) or --model DIR --trace T --cluster C --at A (a learned decision)", err=True)
+        raise typer.Exit(2)
     with KaonClient(server, token) as c:
         why = c.explain(job_id)
     if as_json:

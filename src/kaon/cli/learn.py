@@ -1,4 +1,4 @@
-"""`kaon train` and `kaon explain-decision`: train a learned scheduler, and ask why it chose a job.
+"""`kaon train`, and `kaon explain --model`: train a learned scheduler, and ask why it chose a job.
 
 `kaon train --trace T --cluster C --until DATE --algo ppo|ddpg|trpo|mbrl|es --out DIR` fits the
 runtime predictor on the history before DIR's `--until`, trains the agent on episodes drawn from
@@ -54,7 +54,9 @@ def train_command(
     key_file: Annotated[
         Path | None, typer.Option("--key-file", help="with --from-db: the service's key (else KAON_SECRET_KEY)")
     ] = None,
-    cluster: Annotated[str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name")] = "",
+    cluster: Annotated[
+        str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name (--resume: default the model's)")
+    ] = "",
     until: Annotated[str | None, typer.Option("--until", help="train on history before this (ISO date or seconds)")] = None,
     algo: Annotated[str, typer.Option("--algo", help="ppo, ddpg, trpo, mbrl or es")] = "ppo",
     out: Annotated[Path | None, typer.Option("--out", help="model directory to write")] = None,
@@ -102,7 +104,9 @@ def train_command(
         _fail("--cluster, --until and --out are required (or --resume DIR); --from-db defaults --until to its end")
     try:
         if resume is not None and not cluster:
-            raise ArtifactError("--cluster is required with --resume (the cluster the model was trained on)")
+            cluster = Manifest.load(resume).runs[-1].cluster
+            if not cluster:
+                raise ArtifactError(f"{resume}: the model does not record its cluster; give --cluster")
         if from_db is not None:
             target = resume if resume is not None else out
             assert target is not None
@@ -138,15 +142,9 @@ def train_command(
         typer.echo(f"  {k}: {m[k]:.4g}")
 
 
-def explain_command(
-    model: Annotated[Path, typer.Option("--model", help="model directory from `kaon train`")],
-    trace: Annotated[str, typer.Option("--trace", help="trace file, or a bundled trace's file name")],
-    cluster: Annotated[str, typer.Option("--cluster", help="cluster spec YAML, or a bundled cluster name")],
-    at: Annotated[str, typer.Option("--at", help="explain the first learned start at or after this instant")],
-    format: Annotated[str | None, typer.Option("--format", help="trace format (default: detected)")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-) -> None:
-    """Replay TRACE under the model and print the features behind its first start at/after --at."""
+def explain_learned(model: Path, trace: str, cluster: str, at: str, format: str | None, seed: int) -> None:
+    """`kaon explain --model`: replay TRACE under the model and print the features behind its
+    first start at/after AT."""
     from kaon.learn.artifacts import ArtifactError
     from kaon.learn.explain import explain_first_start
 
@@ -167,4 +165,3 @@ def explain_command(
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
-    app.command("explain-decision")(explain_command)

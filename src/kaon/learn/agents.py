@@ -5,7 +5,7 @@
 - `ddpg`: stable-baselines3's DDPG needs a continuous action, so `ScoringRuleEnv` makes the action
   a weight per candidate feature; the candidate with the highest weighted sum of its features is
   started. The policy is then a state-dependent linear scoring rule, readable as weights x
-  features (`kaon explain-decision`). It never waits.
+  features (`kaon explain --model`). It never waits.
 - `trpo`: sb3-contrib's TRPO on the discrete action without masking; a masked-out choice is
   resolved by `kaon.learn.observe.resolve` (wait, else the first candidate).
 """

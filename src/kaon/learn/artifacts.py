@@ -64,6 +64,9 @@ class TrainingRun:
     jobs: int
     timesteps: int
     metrics: dict[str, float]
+    cluster: str = ""
+    """The cluster's name (a bundled cluster's is its file name): what `--resume` trains on
+    when no --cluster is given. Empty in models saved before it was recorded."""
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ def _run(
     score = evaluate(make, learned.chooser, spec.eval_episodes, 10_000)
     metrics = {"train_wall_s": wall, "agent_return": score.mean_return, "agent_avg_jct_s": score.avg_jct}
     metrics |= _baselines(make, spec)
-    run = TrainingRun(trace.source, file_sha256(trace_file), until, len(train_trace), steps, metrics)
+    run = TrainingRun(trace.source, file_sha256(trace_file), until, len(train_trace), steps, metrics, cluster.name)
     final = manifest.with_run(run)
     final.save(out)
     return final
@@ -186,7 +186,7 @@ def _run_evolution(
         metrics["holdout_objective_vs_start"] = result.holdout_objective
         metrics["kept_start"] = float(result.kept_start)
     n_train = len(window(trace, None, cut))
-    run = TrainingRun(trace.source, file_sha256(trace_file), until, n_train, result.replays, metrics)
+    run = TrainingRun(trace.source, file_sha256(trace_file), until, n_train, result.replays, metrics, cluster.name)
     final = manifest.with_learned(result.best).with_run(run)
     final.save(out)
     return final

@@ -24,8 +24,10 @@ jobs while the fast types are full, made fifo-backfill worse than fifo.
 Runtime estimates come from a `RuntimeEstimator` (seconds on the reference type): `oracle` is
 the true duration; `request` models user-requested limits with Mu'alem & Feitelson's f-model, a
 per-job factor drawn uniformly from [1, `request_factor`] (deterministically from the job id),
-since the bundled traces record no requests. A predictor plugs in through the positional
-`estimator` argument.
+since the bundled traces record no requests; `predicted` is the runtime predictor's point
+estimate from the job's features at its arrival (`kaon.predict.online`): a saved model
+(`model=DIR`) or, without one, a model fitted on this run's finished jobs, as `qssf` does. Any
+other estimator plugs in through the positional `estimator` argument.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import heapq
 import math
 import zlib
 from bisect import bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from itertools import islice
 from operator import itemgetter
@@ -42,9 +44,11 @@ from typing import Protocol
 
 from sortedcontainers import SortedList
 
+from kaon.core.job import PriorJob
 from kaon.core.placement import FreeCapacity, Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
 from kaon.policy.registry import register
+from kaon.predict.online import OnlineEstimator, OnlineRuntimeEstimator
 from kaon.sim.state import JobState
 
 
@@ -79,6 +83,7 @@ class RequestEstimator:
 class Estimate(str, Enum):
     ORACLE = "oracle"
     REQUEST = "request"
+    PREDICTED = "predicted"
 
 
 _END = itemgetter(0)
@@ -297,10 +302,18 @@ class FifoBackfill(Policy):
         placement: PlacementStrategy = PlacementStrategy.PACKING,
         estimate: Estimate = Estimate.ORACLE,
         request_factor: float = 2.0,
+        model: str | None = None,
     ) -> None:
         super().__init__(placement)
         self.estimate = Estimate(estimate)
-        if estimator is None:
+        if model is not None and self.estimate is not Estimate.PREDICTED:
+            raise ValueError("model=DIR is the predictor of estimate=predicted")
+        self.online: OnlineEstimator | None = None
+        """With `estimate=predicted`: the predictor, told of every arrival and finish."""
+        if estimator is None and self.estimate is Estimate.PREDICTED:
+            self.online = OnlineEstimator(model)
+            estimator = OnlineRuntimeEstimator(self.online)
+        elif estimator is None:
             estimator = OracleEstimator() if self.estimate is Estimate.ORACLE else RequestEstimator(request_factor)
         self.estimator = estimator
         self.queue = _Waiting(0)
@@ -324,7 +337,13 @@ class FifoBackfill(Policy):
         for t in job.speeds.nonzero()[0].tolist():
             self._sizes[t].add(job.num_gpus)
 
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        if self.online is not None:
+            self.online.observe_prior(prior)
+
     def job_arrived(self, job: JobState, now: float) -> None:
+        if self.online is not None:
+            self.online.arrived(job, now)
         self._enqueue(job)
 
     def job_preempted(self, job: JobState, now: float) -> None:
@@ -346,6 +365,8 @@ class FifoBackfill(Policy):
 
     def job_finished(self, job: JobState, now: float) -> None:
         self._stopped(job)
+        if self.online is not None:
+            self.online.finished(job, now)
 
     def _stopped(self, job: JobState) -> None:
         t, entry = self._run_entry.pop(job.index)

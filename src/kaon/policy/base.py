@@ -65,6 +65,9 @@ class Policy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     preemptive: ClassVar[bool] = False
+    positional: ClassVar[str | None] = None
+    """The parameter a spec's first value may give without its key (`learned:DIR` is
+    `learned:path=DIR`); None: every value needs its key."""
 
     def __init__(self, placement: PlacementStrategy = PlacementStrategy.PACKING) -> None:
         self.placement = placement

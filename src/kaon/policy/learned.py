@@ -22,7 +22,8 @@ from kaon.sim.state import JobState
 @register
 class Learned(Policy):
     name = "learned"
-    summary = "a trained scheduler from `kaon train` (RL agent, planner or ES-learned rank; needs path=DIR)"
+    positional = "path"
+    summary = "a trained scheduler from `kaon train` (RL agent, planner or ES-learned rank; `learned:DIR` or `learned:path=DIR`)"
 
     def __init__(self, *, path: str | None = None, placement: PlacementStrategy = PlacementStrategy.PACKING) -> None:
         super().__init__(placement)

@@ -72,7 +72,8 @@ def parameters(cls: type[Policy]) -> dict[str, inspect.Parameter]:
 
 
 def make_policy(spec: str) -> Policy:
-    """Build a policy from `name` or `name:key=value,...`."""
+    """Build a policy from `name` or `name:key=value,...` (`name:value,...` for a class with a
+    `positional` parameter)."""
     name, _, params = spec.partition(":")
     policies = available()
     if name not in policies:
@@ -81,11 +82,14 @@ def make_policy(spec: str) -> Policy:
     hints = typing.get_type_hints(cls.__init__)
     allowed = parameters(cls)
     kwargs: dict[str, object] = {}
-    for part in filter(None, params.split(",")):
+    for i, part in enumerate(filter(None, params.split(","))):
         key, eq, raw = part.partition("=")
         key = key.strip().replace("-", "_")
-        if not eq:
-            raise PolicyParamError(f"policy {name}: parameter {part!r} must be key=value")
+        if not eq and i == 0 and cls.positional is not None:
+            key, raw = cls.positional, part
+        elif not eq:
+            hint = f" (only the first may omit its key, {cls.positional})" if cls.positional else ""
+            raise PolicyParamError(f"policy {name}: parameter {part!r} must be key=value{hint}")
         if key not in allowed:
             raise PolicyParamError(f"policy {name}: unknown parameter {key!r}; known: {', '.join(allowed) or 'none'}")
         kwargs[key] = _convert(raw.strip(), hints.get(key, str), f"policy {name}, parameter {key}")

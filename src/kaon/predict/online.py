@@ -125,3 +125,18 @@ class OnlineEstimator:
         self.predictor = RuntimePredictor(ONLINE_CONFIG).fit_features(schema, cols, hist, None)
         self._since_fit = 0
         self.refits += 1
+
+
+class OnlineRuntimeEstimator:
+    """An `OnlineEstimator` as a `RuntimeEstimator` (`estimate(job) -> seconds`), for policies
+    that read one job's estimate when it queues (`fifo-backfill:estimate=predicted`). The owner
+    passes arrivals and finishes to the `OnlineEstimator` itself; a job must have arrived before
+    it is estimated. With a model, each call is one prediction: a queueing job is estimated once."""
+
+    def __init__(self, online: OnlineEstimator) -> None:
+        self.online = online
+
+    def estimate(self, job: JobState) -> float:
+        if self.online.predictor is None:
+            return self.online.medians.median(job.spec.queue, PRIOR_S)
+        return self.online.estimate_many([job])[0].point
