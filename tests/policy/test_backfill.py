@@ -10,9 +10,10 @@ import pytest
 
 from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.core.job import JobSpec, Trace
-from kaon.policy.backfill import FifoBackfill, RequestEstimator
+from kaon.policy.backfill import FifoBackfill
 from kaon.policy.base import PolicyParamError
 from kaon.policy.registry import make_policy
+from kaon.policy.runtime_estimates import RequestEstimator
 from kaon.sim.engine import SimConfig, simulate
 from kaon.sim.state import JobState
 from kaon.traces.formats import read_trace

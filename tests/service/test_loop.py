@@ -16,19 +16,12 @@ from kaon.service.runtime import Service, build_service
 from kaon.service.settings import ServiceSettings
 from kaon.store.records import Grant, GrantSlice, JobPhase, JobRecord, NewJob, StopRequest
 from kaon.store.repo import JobStore
+from tests.service.calls import job as _job
+from tests.service.calls import submit as _submit
 
 API = "/api/v1"
 P, R, C, F = JobPhase.PENDING, JobPhase.RUNNING, JobPhase.COMPLETED, JobPhase.FAILED
 
-
-def _submit(c: TestClient, **body: object) -> dict:
-    r = c.post(f"{API}/jobs", json=body)
-    assert r.status_code == 201, r.json()
-    return r.json()
-
-
-def _job(c: TestClient, job_id: int) -> dict:
-    return c.get(f"{API}/jobs/{job_id}").json()
 
 
 def test_time_limit_ends_in_timeout(service: TestClient, wait_for) -> None:  # noqa: ANN001

@@ -10,21 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fastapi.testclient import TestClient
-
 from kaon.store.repo import JobStore
+from tests.service.calls import job as _job
+from tests.service.calls import submit as _submit
 
 API = "/api/v1"
-
-
-def _submit(c: TestClient, **body: object) -> dict:
-    r = c.post(f"{API}/jobs", json=body)
-    assert r.status_code == 201, r.json()
-    return r.json()
-
-
-def _job(c: TestClient, job_id: int) -> dict:
-    return c.get(f"{API}/jobs/{job_id}").json()
 
 
 def test_api_round_trip_and_restart_on_postgresql(postgres_url: str, tmp_path: Path, make_service, wait_for, shutdown) -> None:  # noqa: ANN001

@@ -5,19 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi.testclient import TestClient
-
-API = "/api/v1"
-
-
-def _submit(c: TestClient, **body: object) -> dict:
-    r = c.post(f"{API}/jobs", json=body)
-    assert r.status_code == 201, r.json()
-    return r.json()
-
-
-def _job(c: TestClient, job_id: int) -> dict:
-    return c.get(f"{API}/jobs/{job_id}").json()
+from tests.service.calls import job as _job
+from tests.service.calls import submit as _submit
 
 
 def test_a_higher_priority_job_preempts_under_fifo_backfill(tmp_path: Path, wait_for, make_service, shutdown) -> None:  # noqa: ANN001

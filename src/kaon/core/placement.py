@@ -78,6 +78,15 @@ class FreeCapacity:
         self.free_per_type[p.gpu_type] -= p.num_gpus
         self.total_free -= p.num_gpus
 
+    def try_allocate(self, p: Placement) -> bool:
+        """Allocate `p` if it still fits; False (nothing taken) if not. For wrappers that re-check
+        an inner policy's starts after changing the capacity they were placed on."""
+        try:
+            self.allocate(p)
+        except CapacityError:
+            return False
+        return True
+
     def release(self, p: Placement) -> None:
         free, node_gpus = self.free, self.cluster.node_gpus
         for n, g in zip(p.nodes, p.gpus):

@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import heapq
 import math
-import zlib
 from bisect import bisect_right, insort
 from collections.abc import Iterator, Sequence
-from enum import Enum
 from itertools import islice
 from operator import itemgetter
-from typing import Protocol
 
 from sortedcontainers import SortedList
 
@@ -48,42 +45,9 @@ from kaon.core.job import PriorJob
 from kaon.core.placement import FreeCapacity, Placement, PlacementStrategy
 from kaon.policy.base import Decision, Policy, SchedulerView, Start
 from kaon.policy.registry import register
+from kaon.policy.runtime_estimates import Estimate, OracleEstimator, RequestEstimator, RuntimeEstimator
 from kaon.predict.online import OnlineEstimator, OnlineRuntimeEstimator
 from kaon.sim.state import JobState
-
-
-class RuntimeEstimator(Protocol):
-    def estimate(self, job: JobState) -> float:
-        """Expected total runtime of `job` in seconds on the reference GPU type. The policy reads it
-        once when the job joins the queue and keeps it while the job waits (a user's request does
-        not change either), so its queue can be ordered by estimate."""
-        ...
-
-
-class OracleEstimator:
-    """The true duration: the clairvoyant upper bound of what estimates can buy."""
-
-    def estimate(self, job: JobState) -> float:
-        return job.spec.duration
-
-
-class RequestEstimator:
-    """A user's requested limit under the f-model: duration x U[1, factor], fixed per job id."""
-
-    def __init__(self, factor: float) -> None:
-        if not factor >= 1:
-            raise ValueError(f"request_factor must be >= 1, got {factor}")
-        self.factor = factor
-
-    def estimate(self, job: JobState) -> float:
-        u = zlib.crc32(job.job_id.encode()) / 0xFFFFFFFF
-        return job.spec.duration * (1.0 + (self.factor - 1.0) * u)
-
-
-class Estimate(str, Enum):
-    ORACLE = "oracle"
-    REQUEST = "request"
-    PREDICTED = "predicted"
 
 
 _END = itemgetter(0)

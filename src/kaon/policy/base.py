@@ -111,6 +111,37 @@ class Policy(ABC):
         return capacity.place(job.num_gpus, self.type_order(job, capacity), self.placement)
 
 
+class PolicyWrapper(Policy):
+    """A policy around `inner` (quotas, priorities): every hook, the GPU type order and placement go
+    to `inner`; a subclass overrides what it adds and calls `super()` to keep forwarding."""
+
+    def __init__(self, inner: Policy) -> None:
+        super().__init__(inner.placement)
+        self.inner = inner
+        self.preemptive = inner.preemptive  # type: ignore[misc]
+
+    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
+        self.inner.jobs_finished_before(prior)
+
+    def job_arrived(self, job: JobState, now: float) -> None:
+        self.inner.job_arrived(job, now)
+
+    def job_started(self, job: JobState, now: float) -> None:
+        self.inner.job_started(job, now)
+
+    def job_preempted(self, job: JobState, now: float) -> None:
+        self.inner.job_preempted(job, now)
+
+    def job_finished(self, job: JobState, now: float) -> None:
+        self.inner.job_finished(job, now)
+
+    def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
+        return self.inner.type_order(job, capacity)
+
+    def place(self, job: JobState, capacity: FreeCapacity) -> Placement | None:
+        return self.inner.place(job, capacity)
+
+
 def start_in_order(
     policy: Policy, view: SchedulerView, order: Iterable[JobState], *, strict: bool = False
 ) -> Decision:

@@ -26,14 +26,13 @@ returned as it is.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
 
-from kaon.core.job import PriorJob
-from kaon.core.placement import CapacityError, FreeCapacity, Placement
-from kaon.policy.base import Decision, Policy, Preempt, SchedulerView, Start
+from kaon.core.placement import FreeCapacity, Placement
+from kaon.policy.base import Decision, Policy, PolicyWrapper, Preempt, SchedulerView, Start
 from kaon.sim.state import JobState
 
 
@@ -47,15 +46,14 @@ class _Reservation:
     victims: set[str] = field(default_factory=set)
 
 
-class PriorityPreemption(Policy):
+class PriorityPreemption(PolicyWrapper):
     """Wraps `inner` so that higher-priority jobs go first and may preempt lower-priority ones."""
 
     name = "priority"
     summary = "jobs of higher priority start first and preempt lower-priority jobs, around a policy"
 
     def __init__(self, inner: Policy) -> None:
-        super().__init__(inner.placement)
-        self.inner = inner
+        super().__init__(inner)
         self.name = inner.name  # type: ignore[misc]  # always on in the service: not a policy of its own
         self.preemptive = True  # type: ignore[misc]
         self._seq = 0
@@ -87,12 +85,9 @@ class PriorityPreemption(Policy):
         for r in self._reserved.values():
             r.victims.discard(job.job_id)
 
-    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
-        self.inner.jobs_finished_before(prior)
-
     def job_arrived(self, job: JobState, now: float) -> None:
         self._enqueue(job)
-        self.inner.job_arrived(job, now)
+        super().job_arrived(job, now)
 
     def job_started(self, job: JobState, now: float) -> None:
         self._dequeue(job)
@@ -101,24 +96,18 @@ class PriorityPreemption(Policy):
         key = (job.spec.priority, -self._seq, job.job_id)
         self._running.add(key)
         self._running_key[job.job_id] = key
-        self.inner.job_started(job, now)
+        super().job_started(job, now)
 
     def job_preempted(self, job: JobState, now: float) -> None:
         self._stopped(job)
         self._enqueue(job)
-        self.inner.job_preempted(job, now)
+        super().job_preempted(job, now)
 
     def job_finished(self, job: JobState, now: float) -> None:
         self._stopped(job)
         self._dequeue(job)
         self._reserved.pop(job.job_id, None)
-        self.inner.job_finished(job, now)
-
-    def type_order(self, job: JobState, capacity: FreeCapacity) -> Sequence[int]:
-        return self.inner.type_order(job, capacity)
-
-    def place(self, job: JobState, capacity: FreeCapacity) -> Placement | None:
-        return self.inner.place(job, capacity)
+        super().job_finished(job, now)
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -144,7 +133,7 @@ class PriorityPreemption(Policy):
                 decision.starts.append(Start(job, p))  # type: ignore[arg-type]
                 started.add(job_id)
         for s in inner.starts:
-            if s.job.job_id not in started and not self._withheld(s, cap, started) and _allocate(cap, s.placement):
+            if s.job.job_id not in started and not self._withheld(s, cap, started) and cap.try_allocate(s.placement):
                 decision.starts.append(s)
                 started.add(s.job.job_id)
         self._rank(view, decision, cap, gone, started)  # rule 3
@@ -265,12 +254,3 @@ class PriorityPreemption(Policy):
             if speeds[placement.gpu_type] > 0:
                 yield victim, placement
 
-
-def _allocate(cap: FreeCapacity, p: Placement) -> bool:
-    """Allocate `p` if it still fits: an inner start may lose GPUs to a reservation or to a
-    preemption rule 1 dropped."""
-    try:
-        cap.allocate(p)
-    except CapacityError:
-        return False
-    return True

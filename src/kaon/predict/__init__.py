@@ -2,5 +2,5 @@
 
 `features` builds the leakage-free feature matrix, `model` the `RuntimePredictor`, `evaluate`
 measures it against simple baselines, `online` keeps a predictor learning inside a scheduler, and
-`estimator` adapts a fitted predictor to the `RuntimeEstimator` protocol of backfilling.
+`estimator` adapts a fitted predictor to the `RuntimeEstimator` protocol of backfilling (`policy/runtime_estimates.py`).
 """

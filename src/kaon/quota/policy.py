@@ -20,14 +20,13 @@ Usage is counted from the hooks, so a job still stopping (service) keeps countin
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 from sortedcontainers import SortedList
 
-from kaon.core.job import PriorJob
-from kaon.core.placement import CapacityError, FreeCapacity, Placement
-from kaon.policy.base import Decision, Policy, Preempt, SchedulerView, Start
+from kaon.core.placement import FreeCapacity
+from kaon.policy.base import Decision, Policy, PolicyWrapper, Preempt, SchedulerView, Start
 from kaon.quota.quotas import BoundQuotas, QuotaBook
 from kaon.sim.state import JobState
 
@@ -157,18 +156,16 @@ class _Admissible(Mapping[str, JobState]):
         return len(self._order)
 
 
-class QuotaPolicy(Policy):
+class QuotaPolicy(PolicyWrapper):
     """Wraps `inner` so that no queue exceeds its quotas, and lenders reclaim what they lent."""
 
     name = "quota"
     summary = "Kueue-style fair-share quotas (nominal, borrowing and lending limits, reclaim) around a policy"
 
     def __init__(self, inner: Policy, quotas: QuotaBook) -> None:
-        super().__init__(inner.placement)
-        self.inner = inner
+        super().__init__(inner)
         self.quotas = quotas
         self.name = f"{inner.name}+quota"  # type: ignore[misc]
-        self.preemptive = inner.preemptive  # type: ignore[misc]
         self._bound: BoundQuotas | None = None
         self._usage: np.ndarray | None = None
         self._holding: dict[str, tuple[int, int, int]] = {}
@@ -218,12 +215,9 @@ class QuotaPolicy(Policy):
         self._usage[row, t] -= g
         self._running[(row, t)].remove(self._running_key.pop(job.job_id))
 
-    def jobs_finished_before(self, prior: Sequence[PriorJob]) -> None:
-        self.inner.jobs_finished_before(prior)
-
     def job_arrived(self, job: JobState, now: float) -> None:
         self._enqueue(job)
-        self.inner.job_arrived(job, now)
+        super().job_arrived(job, now)
 
     def job_started(self, job: JobState, now: float) -> None:
         self._dequeue(job)
@@ -238,21 +232,18 @@ class QuotaPolicy(Policy):
         key = (-self._seq, job.job_id)
         self._running.setdefault((row, t), SortedList()).add(key)
         self._running_key[job.job_id] = key
-        self.inner.job_started(job, now)
+        super().job_started(job, now)
 
     def job_preempted(self, job: JobState, now: float) -> None:
         self._release(job)
         self._enqueue(job)
-        self.inner.job_preempted(job, now)
+        super().job_preempted(job, now)
 
     def job_finished(self, job: JobState, now: float) -> None:
         self._release(job)
         self._dequeue(job)
         self._reserved.pop(job.job_id, None)
-        self.inner.job_finished(job, now)
-
-    def type_order(self, job: JobState, capacity: FreeCapacity) -> list[int]:
-        return list(self.inner.type_order(job, capacity))
+        super().job_finished(job, now)
 
     def _follow_view_order(self, pending: Mapping[str, JobState]) -> None:
         """Renumber the pending jobs in the view's order (once, see `_in_view_order`)."""
@@ -303,7 +294,7 @@ class QuotaPolicy(Policy):
             if s.job.job_id in started:
                 continue
             row, t, g = self._row(s.job), s.placement.gpu_type, s.placement.num_gpus
-            if usage.admits(row, t, g) and _allocate(cap, s.placement):
+            if usage.admits(row, t, g) and cap.try_allocate(s.placement):
                 usage.add(row, t, g)
                 decision.starts.append(s)
                 started.add(s.job.job_id)
@@ -415,13 +406,3 @@ class QuotaPolicy(Policy):
             if enough():
                 return chosen
         return None
-
-
-def _allocate(cap: FreeCapacity, p: Placement) -> bool:
-    """Allocate `p` if it still fits (a refused start before it may have changed nothing, but a
-    re-placed one may have taken its GPUs)."""
-    try:
-        cap.allocate(p)
-    except CapacityError:
-        return False
-    return True
