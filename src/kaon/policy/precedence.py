@@ -55,7 +55,6 @@ class PriorityPreemption(PolicyWrapper):
     def __init__(self, inner: Policy) -> None:
         super().__init__(inner)
         self.name = inner.name  # type: ignore[misc]  # always on in the service: not a policy of its own
-        self.preemptive = True  # type: ignore[misc]
         self._seq = 0
         self._pending: SortedList = SortedList()
         """(-priority, arrival seq, job_id) of every pending job: who goes first."""
