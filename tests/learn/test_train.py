@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kaon.learn.artifacts import Manifest
+from kaon.learn.artifacts import Manifest, file_sha256
 from kaon.learn.policy import LearnedScheduler
 from kaon.policy.registry import make_policy
 from kaon.sim.engine import simulate
@@ -58,5 +58,11 @@ def test_resume_continues_and_records_a_second_run(tmp_path: Path, tiny_model, b
     from kaon.learn.train import TrainSpec, resume
 
     d = tiny_model(tmp_path / "m", "ppo", timesteps=32)
-    m = resume(d, burst(20, seed=3), tmp_path / "burst.txt", one_gpu, "", None, TrainSpec(timesteps=32, n_steps=32, eval_episodes=1))
+    spec = TrainSpec(timesteps=32, n_steps=32, eval_episodes=1)
+    first = file_sha256(d / "predictor" / "model.joblib")
+    m = resume(d, burst(20, seed=3), tmp_path / "burst.txt", one_gpu, "", None, spec)
     assert [r.timesteps for r in m.runs] == [32, 32] and Manifest.load(d) == m
+    refitted = file_sha256(d / "predictor" / "model.joblib")
+    assert refitted != first  # the predictor learned the newer history
+    resume(d, burst(20, seed=4), tmp_path / "burst.txt", one_gpu, "", None, spec, keep_predictor=True)
+    assert file_sha256(d / "predictor" / "model.joblib") == refitted

@@ -2,7 +2,8 @@
 
 `kaon train --trace T --cluster C --until DATE --algo ppo|ddpg|trpo|mbrl|es --out DIR` fits the
 runtime predictor on the history before DIR's `--until`, trains the agent on episodes drawn from
-that history, and writes DIR (see docs/LEARNING.md); `--resume DIR` continues it on a new trace.
+that history, and writes DIR (see docs/LEARNING.md); `--resume DIR` continues it on a new trace,
+refitting its predictor on that history first (`--keep-predictor`: not).
 `--from-db URL` instead of `--trace` trains on the jobs a `kaon serve` database saw complete
 (exported to DIR/history.csv, a canonical trace; `--until` defaults to the end of that history).
 The learning stack is imported only inside the commands. Bad input ends with one `error:` line and
@@ -61,6 +62,9 @@ def train_command(
     algo: Annotated[str, typer.Option("--algo", help="ppo, ddpg, trpo, mbrl or es")] = "ppo",
     out: Annotated[Path | None, typer.Option("--out", help="model directory to write")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="continue training the model in DIR")] = None,
+    keep_predictor: Annotated[
+        bool, typer.Option("--keep-predictor", help="--resume: keep DIR's predictor instead of refitting it on the new history")
+    ] = False,
     format: Annotated[str | None, typer.Option("--format", help="trace format (default: detected)")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="reward weight of -(jobs in system) x time")] = 1.0,
     beta: Annotated[float, typer.Option("--beta", help="reward weight of busy GPUs x time")] = 0.0,
@@ -127,7 +131,8 @@ def train_command(
         if resume is not None:
             Manifest.load(resume)
             manifest = resume_training(
-                resume, scenario.trace, resolve_trace_path(trace), scenario.cluster, until or "", until_s, spec
+                resume, scenario.trace, resolve_trace_path(trace), scenario.cluster, until or "", until_s, spec,
+                keep_predictor=keep_predictor,
             )
             where = resume
         else:

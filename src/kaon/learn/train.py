@@ -5,7 +5,9 @@ fit_until`), so the agent's runtime features are exactly what the deployed polic
 trains on episodes drawn from the jobs submitted before `until`. `es` searches the parameters of
 the preemptive `scored` policy instead (`kaon.learn.evolve`) and records its own metrics: the
 best objective relative to the start point, episodes and replays. `resume` continues a saved agent
-on a new trace with its predictor unchanged. Both finish with a short evaluation on fixed episode
+on a new trace, the feedback loop: its predictor is first refitted on the new trace's history (the
+jobs finished by `until`, else by its last submission), so the agent trains on the estimates the
+deployed policy will make from now on; `keep_predictor` continues with the old one. Both finish with a short evaluation on fixed episode
 seeds: the agent's mean episode return and average JCT next to first-fit in queue order (action 0
 at every step) and a uniformly random valid choice, recorded in the manifest.
 """
@@ -205,12 +207,16 @@ def train(
 
 def resume(
     directory: Path, trace: Trace, trace_file: Path, cluster: ClusterSpec, until: str, until_s: float | None,
-    spec: TrainSpec,
+    spec: TrainSpec, keep_predictor: bool = False,
 ) -> Manifest:
-    """Continue the agent in `directory` on `trace` (up to `until_s` if given), predictor unchanged."""
+    """Continue the agent in `directory` on `trace` (up to `until_s` if given), with its predictor
+    refitted on that history unless `keep_predictor`."""
     manifest = Manifest.load(directory)
     if manifest.gpu_types != cluster.type_names:
         raise ArtifactError(f"{directory}: trained on GPU types {manifest.gpu_types}, cluster has {cluster.type_names}")
+    if not keep_predictor:
+        cut = until_s if until_s is not None else trace.jobs[-1].submit_time + 1.0
+        fit_until(trace, cut).save(directory / PREDICTOR)
     spec = TrainSpec(
         manifest.algorithm, manifest.env, manifest.planner, spec.timesteps, spec.n_envs, spec.subproc, spec.seed,
         spec.n_steps, spec.checkpoint_every, spec.tensorboard, spec.progress_bar, spec.eval_episodes,
