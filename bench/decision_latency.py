@@ -12,6 +12,10 @@ untimed, the decision that ranks it is timed): for policies that predict runtime
 scheduler where jobs keep arriving. Learned policies are measured with `--policies
 learned:path=DIR` (a model trained with `kaon train` on a cluster with GPU types v100, p100, k80).
 
+With `--priorities 0,1,3`, each policy is measured once per value N: N = 0 as it is; N >= 1 inside
+the service's `PriorityPreemption` wrapper with every job's priority drawn from N levels (N = 1:
+one level, the wrapper's fast path), side by side in one run.
+
     .venv/bin/python bench/decision_latency.py [--pending 5000] [--nodes 1000] [--repeat 200]
     .venv/bin/python bench/decision_latency.py --pending 1000 --arrival --snapshots event \
         --policies las,tiresias,learned:path=models/het
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 from common import write_result
@@ -28,7 +33,8 @@ from common import write_result
 from kaon.core.cluster import ClusterSpec, GpuType, NodeSpec
 from kaon.core.placement import FreeCapacity
 from kaon.core.throughput import SpeedModel
-from kaon.policy.base import SchedulerView
+from kaon.policy.base import Policy, SchedulerView
+from kaon.policy.precedence import PriorityPreemption
 from kaon.policy.registry import available, make_policy
 from kaon.sim.state import JobState, JobStatus
 from kaon.traces.synthetic import synthetic_trace
@@ -38,7 +44,7 @@ HEURISTICS = ("fifo", "fifo-backfill", "sjf", "srtf", "las", "tiresias", "gittin
 
 
 def snapshot(
-    nodes: int, pending: int, free_fraction: float, seed: int = 0
+    nodes: int, pending: int, free_fraction: float, seed: int = 0, priorities: int = 0
 ) -> tuple[ClusterSpec, list[JobState], list[JobState]]:
     types = (GpuType("v100"), GpuType("p100"), GpuType("k80"))
     per = nodes // 3
@@ -50,10 +56,11 @@ def snapshot(
     )
     trace = synthetic_trace(pending + 6 * nodes, seed=seed, mean_interarrival_s=5)
     model = SpeedModel(cluster)
-    jobs = [JobState(s, i, model.speeds(s.job_type, s.num_gpus)) for i, s in enumerate(trace.jobs)]
+    rng = np.random.default_rng(seed)
+    specs = [replace(s, priority=int(rng.integers(priorities))) if priorities > 1 else s for s in trace.jobs]
+    jobs = [JobState(s, i, model.speeds(s.job_type, s.num_gpus)) for i, s in enumerate(specs)]
     cap = FreeCapacity(cluster)
     running: list[JobState] = []
-    rng = np.random.default_rng(seed)
     now = trace.jobs[-1].submit_time
     queue: list[JobState] = []
     for job in jobs:
@@ -80,6 +87,7 @@ def main() -> None:
     ap.add_argument("--policies", default=",".join(p for p in HEURISTICS))
     ap.add_argument("--snapshots", default="event,bulk")
     ap.add_argument("--arrival", action="store_true", help="one new job arrives before each timed decision")
+    ap.add_argument("--priorities", default="0", help="comma list of N: 0 the policy alone, N >= 1 in PriorityPreemption with N levels")
     args = ap.parse_args()
     rows = []
     for kind in args.snapshots.split(","):
@@ -87,19 +95,24 @@ def main() -> None:
             if name.split(":")[0] not in available():
                 print(f"{name}: not registered, skipped")
                 continue
-            rows.append(measure(kind, name, args))
+            for levels in (int(n) for n in args.priorities.split(",")):
+                rows.append(measure(kind, name, args, levels))
     print("written", write_result("decision_latency", {"rows": rows}))
 
 
-def measure(kind: str, name: str, args: argparse.Namespace) -> dict[str, object]:
-    cluster, running, queued = snapshot(args.nodes, args.pending + (args.repeat if args.arrival else 0), SNAPSHOTS[kind])
+def measure(kind: str, name: str, args: argparse.Namespace, levels: int) -> dict[str, object]:
+    cluster, running, queued = snapshot(
+        args.nodes, args.pending + (args.repeat if args.arrival else 0), SNAPSHOTS[kind], priorities=levels
+    )
     pending, arrivals = queued[: args.pending], queued[args.pending :]
     cap = FreeCapacity(cluster)
     for j in running:
         assert j.placement is not None
         cap.allocate(j.placement)
     now = max(j.spec.submit_time for j in queued) + 1
-    policy = make_policy(name)
+    policy: Policy = make_policy(name)
+    if levels:
+        policy = PriorityPreemption(policy)
     for j in running:
         policy.job_arrived(j, j.spec.submit_time)
         policy.job_started(j, j.run_start)
@@ -119,7 +132,7 @@ def measure(kind: str, name: str, args: argparse.Namespace) -> dict[str, object]
     row = {
         "snapshot": kind + ("+arrival" if args.arrival else ""),
         "free_gpus": cap.total_free,
-        "policy": name,
+        "policy": name + (f"+priority:{levels}" if levels else ""),
         "pending": len(pending),
         "running": len(running),
         "nodes": len(cluster.nodes),

@@ -26,8 +26,10 @@ returned as it is.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from sortedcontainers import SortedList
 
@@ -135,7 +137,7 @@ class PriorityPreemption(PolicyWrapper):
             if s.job.job_id not in started and not self._withheld(s, cap, started) and cap.try_allocate(s.placement):
                 decision.starts.append(s)
                 started.add(s.job.job_id)
-        self._rank(view, decision, cap, gone, started)  # rule 3
+        _Ranking(self, view, decision, cap, gone, started).run()  # rule 3
         for job_id in [j for j, r in self._reserved.items() if not r.victims and j not in started]:
             del self._reserved[job_id]  # rule 4: its victims have stopped and it still does not fit
         return decision
@@ -162,94 +164,132 @@ class PriorityPreemption(PolicyWrapper):
                 waiting += r.gpus
         return waiting > 0 and cap.free_per_type[t] - s.placement.num_gpus < waiting
 
-    def _rank(self, view: SchedulerView, decision: Decision, cap: FreeCapacity, gone: set[str], started: set[str]) -> None:
-        """Rule 3: waiting jobs that outrank a waiting job, a running job or a start, highest first."""
-        floor = -self._pending[-1][0]
+
+class _Ranking:
+    """Rule 3 for one decision: waiting jobs that outrank a waiting job, a running job or a start,
+    highest first, each started now or on the GPUs of lower-priority jobs.
+
+    The running jobs that may give way are listed once per decision (lowest priority, newest
+    first, those still in the view), and a cursor skips the ones already preempted, so finding the
+    lowest one left is amortised O(1) rather than a scan per waiting job."""
+
+    def __init__(
+        self, owner: PriorityPreemption, view: SchedulerView, decision: Decision, cap: FreeCapacity,
+        gone: set[str], started: set[str],
+    ) -> None:
+        self.owner, self.view, self.decision, self.cap = owner, view, decision, cap
+        self.gone, self.started = gone, started
+        self.running = [k for k in owner._running if k[2] in view.running and k[2] not in gone]
+        self.first = 0
+        self.start_levels = Counter(s.job.spec.priority for s in decision.starts)
+
+    def lowest(self, default: int) -> int:
+        """The lowest priority among the jobs that could still give way (or `default`)."""
+        while self.first < len(self.running) and self.running[self.first][2] in self.gone:
+            self.first += 1
+        lowest = default
+        if self.first < len(self.running):
+            lowest = min(lowest, self.running[self.first][0])
+        if self.start_levels:
+            lowest = min(lowest, min(self.start_levels))
+        return lowest
+
+    def start(self, job: JobState, p: Placement) -> None:
+        self.decision.starts.append(Start(job, p))
+        self.started.add(job.job_id)
+        self.start_levels[job.spec.priority] += 1
+
+    def unstart(self, job: JobState) -> None:
+        self.decision.starts = [s for s in self.decision.starts if s.job.job_id != job.job_id]
+        self.started.discard(job.job_id)
+        self.start_levels[job.spec.priority] -= 1
+        if not self.start_levels[job.spec.priority]:
+            del self.start_levels[job.spec.priority]
+
+    def run(self) -> None:
+        owner, cap = self.owner, self.cap
+        floor = -owner._pending[-1][0]
         hopeless: dict[bytes, int] = {}
         """Allowed types -> fewest GPUs for which no victims were enough: within one decision
         victims only get scarcer, so a job as wide or wider on those types is skipped."""
-        for neg_priority, _, job_id in self._pending:
+        for neg_priority, _, job_id in owner._pending:
             priority = -neg_priority
-            lowest = min((s.job.spec.priority for s in decision.starts), default=floor)
-            lowest = min(lowest, floor, next((k[0] for k in self._running if k[2] not in gone and k[2] in view.running), priority))
-            if lowest >= priority:
+            if self.lowest(floor) >= priority:
                 return  # nobody below this job (or any after it) is left to give way
-            job = view.pending.get(job_id)
-            if job is None or job_id in started or job_id in self._reserved:
+            job = self.view.pending.get(job_id)
+            if job is None or job_id in self.started or job_id in owner._reserved:
                 continue
-            p = self.place(job, cap)
-            if p is not None:
-                cap.allocate(p)
-                decision.starts.append(Start(job, p))
-                started.add(job_id)
-                continue
-            types = (job.speeds > 0).tobytes()
+            allowed = job.speeds > 0
+            if (cap.free_per_type[allowed] >= job.num_gpus).any():
+                p = owner.place(job, cap)
+                if p is not None:
+                    cap.allocate(p)
+                    self.start(job, p)
+                    continue
+            types = allowed.tobytes()
             if job.num_gpus >= hopeless.get(types, job.num_gpus + 1):
                 continue
-            taken = self._victims(job, view, decision, cap, gone)
+            taken = self.victims(job)
             if taken is None:
                 hopeless[types] = min(job.num_gpus, hopeless.get(types, job.num_gpus))
                 continue
-            trial, victims = taken
-            p = self.place(job, trial)
-            assert p is not None
+            trial, victims, p = taken
             trial.allocate(p)
             cap.free[:], cap.free_per_type[:], cap.total_free = trial.free, trial.free_per_type, trial.total_free
             running_victims = set()
             for v in victims:
-                if v.job_id in started:
-                    decision.starts = [s for s in decision.starts if s.job.job_id != v.job_id]
-                    started.discard(v.job_id)
+                if v.job_id in self.started:
+                    self.unstart(v)
                 else:
-                    decision.preempts.append(Preempt(v))
-                    gone.add(v.job_id)
+                    self.decision.preempts.append(Preempt(v))
+                    self.gone.add(v.job_id)
                     running_victims.add(v.job_id)
-            decision.starts.append(Start(job, p))
-            started.add(job_id)
+            self.start(job, p)
             if running_victims:
-                self._reserved[job_id] = _Reservation(priority, p.gpu_type, p.num_gpus, running_victims)
+                owner._reserved[job_id] = _Reservation(priority, p.gpu_type, p.num_gpus, running_victims)
 
-    def _victims(
-        self, job: JobState, view: SchedulerView, decision: Decision, cap: FreeCapacity, gone: set[str]
-    ) -> tuple[FreeCapacity, list[JobState]] | None:
-        """The fewest lower-priority jobs (in rule 3's order) whose GPUs let `job` fit, and the
-        capacity without them; None when even all of them are not enough."""
-        trial = cap.copy()
+    def victims(self, job: JobState) -> tuple[FreeCapacity, list[JobState], Placement] | None:
+        """The fewest lower-priority jobs (in rule 3's order) whose GPUs let `job` fit, the
+        capacity without them and the job's placement there; None when even all of them are not
+        enough. `job` fits nowhere now, so only a victim's own type can start to fit once it is
+        released: the full placement is tried only then."""
+        place, g = self.owner.place, job.num_gpus
+        trial = self.cap.copy()
         chosen: list[tuple[JobState, Placement]] = []
-        for victim, placement in self._candidates(job, view, decision, gone):
+        for victim, placement in self.candidates(job):
             trial.release(placement)
             chosen.append((victim, placement))
-            if self.place(job, trial) is not None:
+            if trial.free_per_type[placement.gpu_type] >= g and place(job, trial) is not None:
                 break
         else:
             return None
         for i in range(len(chosen) - 2, -1, -1):  # keep those it does not need, the latest chosen first
             trial.allocate(chosen[i][1])
-            if self.place(job, trial) is None:
+            if place(job, trial) is None:
                 trial.release(chosen[i][1])
             else:
                 del chosen[i]
-        return trial, [v for v, _ in chosen]
+        p = place(job, trial)
+        assert p is not None
+        return trial, [v for v, _ in chosen], p
 
-    def _candidates(
-        self, job: JobState, view: SchedulerView, decision: Decision, gone: set[str]
-    ) -> Iterator[tuple[JobState, Placement]]:
+    def candidates(self, job: JobState) -> Iterator[tuple[JobState, Placement]]:
         """Lower-priority jobs on types `job` may use: this decision's starts, then running jobs;
         lowest priority first, within one priority the newest first."""
         priority, speeds = job.spec.priority, job.speeds
-        starts = sorted(
-            ((s.job.spec.priority, 0, -i, s.job.job_id) for i, s in enumerate(decision.starts) if s.job.spec.priority < priority),
-        )
-        placed = {s.job.job_id: s for s in decision.starts}
-        running = ((k[0], 1, k[1], k[2]) for k in self._running.irange(maximum=(priority,), inclusive=(True, False)))
-        for _, _, _, job_id in heapq.merge(starts, running):
+        placed = {s.job.job_id: s for s in self.decision.starts if s.job.spec.priority < priority}
+        starts = sorted((s.job.spec.priority, 0, -i, job_id) for i, (job_id, s) in enumerate(placed.items()))
+        running = ((k[0], 1, k[1], k[2]) for k in islice(self.running, self.first, None))
+        for level, _, _, job_id in heapq.merge(starts, running):
+            if level >= priority:
+                return
             if job_id in placed:
                 victim, placement = placed[job_id].job, placed[job_id].placement
             else:
-                victim = view.running.get(job_id)  # a stopping job is not in the view
-                if victim is None or job_id in gone or victim.placement is None:
+                if job_id in self.gone:
                     continue
+                victim = self.view.running[job_id]
+                assert victim.placement is not None
                 placement = victim.placement
             if speeds[placement.gpu_type] > 0:
                 yield victim, placement
-
