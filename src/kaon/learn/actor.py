@@ -3,7 +3,9 @@
 At a decision the service needs only the agent's deterministic action for one observation.
 stable-baselines3's `predict` takes 2-3 ms for that on these networks of two 64-unit layers
 (tensor conversion, a distribution object, masking through torch), about as much as the rest of a
-decision together; the same arithmetic on numpy arrays takes tens of microseconds. The weights
+decision together; the same arithmetic on numpy arrays took 0.13 ms a decision (cProfile, DDPG,
+1,000 waiting, docs/BENCHMARKS.md). The observation is already flat, which is all the agents'
+feature extractor does, so the networks start at their first Linear layer. The weights
 are copied out of the loaded model once, so the saved artifact stays stable-baselines3's own, and
 `tests/learn/test_actor.py` checks the actions against `predict` on random observations.
 
@@ -49,8 +51,6 @@ def _layers(modules: list[Any]) -> list[Layer]:
         if type(m).__name__ == "Linear":
             w, b = (p.detach().cpu().numpy().astype(np.float32) for p in (m.weight, m.bias))
             out.append(Layer(w.T.copy(), b, None))
-        elif type(m).__name__ == "Flatten":
-            continue
         else:
             if not out or out[-1].activation is not None:
                 raise ArtifactError(f"agent network: a {type(m).__name__} layer that follows no Linear layer")
